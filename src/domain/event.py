@@ -1,0 +1,75 @@
+"""An accepted event, as it travels from the API to storage."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import NewType
+from uuid import UUID
+
+from attrs import frozen
+
+from domain.fingerprint import EventFingerprint, canonical_json
+
+EventId = NewType("EventId", UUID)
+
+
+def uuid7(*, unix_ms: int | None = None, random: bytes | None = None) -> EventId:
+    """A time-ordered UUID (RFC 9562 version 7)."""
+    ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
+    tail = bytearray(os.urandom(10) if random is None else random)
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80
+    value |= 0x7 << 76
+    value |= (int.from_bytes(tail[:2], "big") & 0x0FFF) << 64
+    value |= 0b10 << 62
+    value |= int.from_bytes(tail[2:], "big") & 0x3FFF_FFFF_FFFF_FFFF
+    return EventId(UUID(int=value))
+
+
+@frozen
+class Holder:
+    """Who holds a fingerprint: the owning event and the digest of its content."""
+
+    event_id: EventId
+    content: EventFingerprint
+
+
+@frozen
+class Event:
+    """One accepted event: its identity, when it arrived, from whom, and what it said."""
+
+    event_id: EventId
+    fingerprint: EventFingerprint
+    content: EventFingerprint
+    received_at: datetime
+    source: str
+    payload: str
+
+    @classmethod
+    def accept(
+        cls,
+        payload: Mapping[str, object],
+        *,
+        event_id: EventId,
+        received_at: datetime,
+        source: str,
+        ignore: frozenset[str],
+        key: str | None = None,
+    ) -> Event:
+        """Build an event; a key, when given, is its identity instead of its content."""
+        content = EventFingerprint.of(payload, ignore=ignore)
+        fingerprint = content if key is None else EventFingerprint.of_key(source=source, key=key)
+        return cls(
+            event_id=event_id,
+            fingerprint=fingerprint,
+            content=content,
+            received_at=received_at,
+            source=source,
+            payload=canonical_json(payload).decode("utf-8"),
+        )
+
+    @property
+    def holder(self) -> Holder:
+        return Holder(event_id=self.event_id, content=self.content)
