@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 from attrs import Factory, define
 
@@ -39,13 +40,16 @@ class FakeEventRepository(EventRepository):
     stored: list[Event] = Factory(list)
     duplicates: list[Duplicate] = Factory(list)
     down: bool = False
+    window_seconds: int = 30 * 24 * 3600
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def owners(self, fingerprints: Collection[EventFingerprint]) -> dict[EventFingerprint, Holder]:
         self._check()
         wanted = set(fingerprints)
+        since = self.clock() - timedelta(seconds=self.window_seconds)
         found: dict[EventFingerprint, Holder] = {}
         for event in sorted(self.stored, key=lambda e: e.event_id):
-            if event.fingerprint in wanted:
+            if event.fingerprint in wanted and event.received_at >= since:
                 found.setdefault(event.fingerprint, event.holder)
         return found
 
@@ -57,7 +61,8 @@ class FakeEventRepository(EventRepository):
     def save(self, *, events: Sequence[Event], duplicates: Sequence[Duplicate]) -> None:
         self._check()
         self.stored.extend(events)
-        self.duplicates.extend(duplicates)
+        known = {dup.event_id for dup in self.duplicates}
+        self.duplicates.extend(dup for dup in duplicates if dup.event_id not in known)
 
     def _check(self) -> None:
         if self.down:

@@ -48,7 +48,9 @@ class AcceptEvents:
         await self.queue.put(events)
         return [event.event_id for event in events]
 
-    def _key(self, payload: Payload, *, request_key: str | None, index: int, batch: bool) -> str | None:
+    def _key(
+        self, payload: Payload, *, request_key: str | None, index: int, batch: bool
+    ) -> str | None:
         if request_key is not None:
             return f"{request_key}/{index}" if batch else request_key
         if self.id_field is None or self.id_field not in payload:

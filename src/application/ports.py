@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
+from domain.archive import ArchivedTable, ArchiveManifest, Partition, Record, Tally
 from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
 from domain.outcome import Duplicate
@@ -44,3 +46,81 @@ class Queue(Protocol):
     async def put(self, events: Sequence[Event]) -> None:
         """Return once every event is durably queued; raise BackendUnavailableError if not."""
         ...
+
+
+# --- archive: retention, export to files, restore (issue 4) ----------------------------------
+
+
+class Archiver(Protocol):
+    """Archive files: one per partition, each with a manifest beside it; never overwritten."""
+
+    def write(self, partition: Partition, records: Iterable[Record]) -> ArchiveManifest:
+        """Write the records durably under a new name (temp, fsync, rename) with a manifest."""
+        ...
+
+    def verify(self, file: Path) -> ArchiveManifest:
+        """The file's manifest, once the file matches it byte for byte and row for row.
+
+        Raises ArchiveError when the manifest is missing or anything disagrees.
+        """
+        ...
+
+    def read(self, file: Path) -> Iterator[Record]:
+        """The records of a file, in file order; raises ArchiveError on a bad line."""
+        ...
+
+    def archived(self, partition: Partition) -> list[ArchiveManifest]:
+        """Manifests of the files written for this partition (read, not yet verified)."""
+        ...
+
+
+class PartitionStore(Protocol):
+    """The partition side of the database: list, tally, read (folded, FINAL) and drop."""
+
+    def partitions(self, table: ArchivedTable) -> list[Partition]:
+        """Every partition of the table that holds rows, oldest first."""
+        ...
+
+    def tally(self, partition: Partition) -> Tally:
+        """Rows in the partition as a read with FINAL sees them."""
+        ...
+
+    def records(self, partition: Partition) -> Iterator[Record]:
+        """Every row of the partition once (FINAL), streamed."""
+        ...
+
+    def drop(self, partition: Partition) -> None:
+        """Drop the partition; dropping one that is gone already is no error."""
+        ...
+
+
+class RestoreTarget(Protocol):
+    """Where archived rows go back to."""
+
+    def restore(self, records: Sequence[Record]) -> int:
+        """Insert the records whose event_id is not stored yet; return how many were inserted."""
+        ...
+
+
+class Progress(Protocol):
+    """How long work reports how far it got: a terminal draws a bar, a log writes lines."""
+
+    def begin(self, label: str, total: int) -> None:
+        """A new piece of work of `total` rows starts."""
+        ...
+
+    def advance(self, rows: int) -> None: ...
+
+    def note(self, message: str) -> None:
+        """One line worth telling the operator (what was dropped, skipped, refused)."""
+        ...
+
+
+class Lock(Protocol):
+    """Held by one process at a time, so two archive or restore runs never overlap."""
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False when another process holds it."""
+        ...
+
+    def release(self) -> None: ...

@@ -1,0 +1,57 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STACK_ENV := DEDUP_CLICKHOUSE_URL=clickhouse://default:@127.0.0.1:9000/dedup \
+	DEDUP_REDIS_URL=redis://127.0.0.1:6379/0 \
+	DEDUP_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
+
+.PHONY: install run run-stack services migrate test unit integration e2e lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+## run: the service on this machine, embedded (chDB + in-process queue), data under ./var
+run: install
+	$(BIN)/dedup migrate up
+	$(BIN)/dedup serve
+
+## run-stack: API + worker + beat on the real Redis, RabbitMQ and ClickHouse servers
+run-stack: install services
+	$(STACK_ENV) $(BIN)/dedup migrate up
+	$(STACK_ENV) $(BIN)/honcho start -f Procfile
+
+services:
+	scripts/ensure-services.sh
+
+migrate: install
+	$(BIN)/dedup migrate up
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: install services lint
+	$(BIN)/pytest -q
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+format: install
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: install services
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,35 @@
+"""The ClickHouse adapter: MiniORM, executors (server, chDB), the EventRepository, migrations."""
+
+from adapters.outbound.clickhouse.event_repository import (
+    ChdbEventRepository,
+    ClickHouseEventRepository,
+)
+from adapters.outbound.clickhouse.executors import ChdbExecutor, Executor, ServerExecutor
+from adapters.outbound.clickhouse.inspector import ClickHouseInspector
+from adapters.outbound.clickhouse.migration_runner import (
+    MigrationError,
+    MigrationRunner,
+    MigrationStatus,
+)
+from adapters.outbound.clickhouse.url import (
+    chdb_executor_from_url,
+    database_from_url,
+    executor_from_url,
+    server_executor_from_url,
+)
+
+__all__ = [
+    "ChdbEventRepository",
+    "ChdbExecutor",
+    "ClickHouseEventRepository",
+    "ClickHouseInspector",
+    "Executor",
+    "MigrationError",
+    "MigrationRunner",
+    "MigrationStatus",
+    "ServerExecutor",
+    "chdb_executor_from_url",
+    "database_from_url",
+    "executor_from_url",
+    "server_executor_from_url",
+]

@@ -1,0 +1,221 @@
+"""Run MiniORM statements on a ClickHouse server (native protocol) or in-process (chDB)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from attrs import define, field
+
+from adapters.outbound.clickhouse import rowbinary
+from adapters.outbound.clickhouse.mappers import Row, utc
+from adapters.outbound.clickhouse.miniorm import Param, Statement, Table, ident, qualified
+from domain.errors import BackendUnavailableError
+
+BACKEND = "clickhouse"
+
+
+class Executor(Protocol):
+    """One ClickHouse engine; every failure surfaces as BackendUnavailableError("clickhouse")."""
+
+    def query(self, statement: Statement) -> list[Row]:
+        """The rows of a SELECT, as Python values (str, bytes, UUID, aware UTC datetime, int)."""
+        ...
+
+    def execute(self, statement: Statement) -> None:
+        """Run a statement that returns nothing worth reading (DDL, INSERT ... SELECT)."""
+        ...
+
+    def insert(self, database: str, table: Table, rows: Sequence[Row]) -> None:
+        """Insert rows given in the table's column order, in one INSERT."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# --- server: clickhouse-driver ---------------------------------------------------------------
+
+
+class _Verbatim:
+    """Text clickhouse-driver puts into the query as is: it has no escaping for these types."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def server_value(value: Any) -> Any:
+    """A bound value in the form clickhouse-driver's client-side substitution renders right."""
+    if isinstance(value, bytes):
+        # Only hex digits reach the SQL: every byte becomes a \xNN escape in a string literal.
+        return _Verbatim("'" + "".join(f"\\x{byte:02X}" for byte in value) + "'")
+    if isinstance(value, datetime):
+        return _Verbatim(f"toDateTime({int(utc(value).timestamp())})")
+    if isinstance(value, tuple):
+        return tuple(server_value(item) for item in value)
+    if isinstance(value, str | int | UUID):
+        return value  # the driver escapes these itself
+    raise TypeError(f"cannot bind {type(value).__name__}")
+
+
+def _from_server(value: Any, type_: str) -> Any:
+    if type_ == "String":
+        return value.decode()
+    if isinstance(value, datetime):
+        return utc(value)
+    return value
+
+
+@define
+class ServerExecutor(Executor):
+    """A ClickHouse server over the native protocol; the client connects on first use."""
+
+    host: str = "127.0.0.1"
+    port: int = 9000
+    user: str = "default"
+    password: str = ""
+    connect_timeout: float = 5.0
+    _client: Any = field(default=None, init=False)
+
+    def _driver(self) -> Any:
+        if self._client is None:
+            from clickhouse_driver import Client  # type: ignore[import-untyped]
+
+            # strings_as_bytes: FixedString digests must come back byte-exact, not decoded.
+            self._client = Client(
+                host=self.host,
+                port=self.port,
+                user=self.user,
+                password=self.password,
+                database="default",
+                connect_timeout=self.connect_timeout,
+                settings={"strings_as_bytes": True},
+            )
+        return self._client
+
+    def _run(self, sql: str, params: Any = None, **kwargs: Any) -> Any:
+        from clickhouse_driver.errors import Error  # type: ignore[import-untyped]
+
+        try:
+            return self._driver().execute(sql, params, **kwargs)
+        except (Error, OSError, EOFError) as exc:
+            raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
+
+    def query(self, statement: Statement) -> list[Row]:
+        sql, params = statement.render(lambda name, _param: f"%({name})s")
+        rows, columns = self._run(
+            sql,
+            {name: server_value(p.value) for name, p in params.items()} or None,
+            with_column_types=True,
+        )
+        types = [type_ for _name, type_ in columns]
+        return [tuple(_from_server(v, t) for v, t in zip(row, types, strict=True)) for row in rows]
+
+    def execute(self, statement: Statement) -> None:
+        sql, params = statement.render(lambda name, _param: f"%({name})s")
+        self._run(sql, {name: server_value(p.value) for name, p in params.items()} or None)
+
+    def insert(self, database: str, table: Table, rows: Sequence[Row]) -> None:
+        strings = [column.type == "String" for column in table.columns]
+        encoded = [
+            tuple(v.encode() if s else v for v, s in zip(row, strings, strict=True)) for row in rows
+        ]
+        names = ", ".join(ident(name) for name in table.names)
+        self._run(f"INSERT INTO {qualified(database, table.name)} ({names}) VALUES", encoded)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.disconnect()
+            self._client = None
+
+
+# --- embedded: chDB --------------------------------------------------------------------------
+
+
+def _quoted(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return "'" + chdb_param(value).replace("'", "\\'") + "'"
+
+
+def chdb_param(value: Any) -> str:
+    """A bound value as the text chDB parses into its declared `{name:Type}`."""
+    if isinstance(value, bytes):
+        return "".join(f"\\x{byte:02X}" for byte in value)
+    if isinstance(value, str):
+        # The parameter text is read in ClickHouse's escaped format: a backslash starts an escape.
+        return (
+            value.replace("\\", "\\\\")
+            .replace("\n", "\\n")
+            .replace("\t", "\\t")
+            .replace("\r", "\\r")
+            .replace("\0", "\\0")
+        )
+    if isinstance(value, datetime):
+        return utc(value).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, tuple):
+        return "[" + ",".join(_quoted(item) for item in value) + "]"
+    if isinstance(value, int | UUID) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"cannot bind {type(value).__name__}")
+
+
+def _placeholder(name: str, param: Param) -> str:
+    return "{" + name + ":" + param.type + "}"
+
+
+@define
+class ChdbExecutor(Executor):
+    """ClickHouse in this process (chDB); one engine per process, bound to one path at a time."""
+
+    path: str
+    _session: Any = field(default=None, init=False)
+
+    def _engine(self) -> Any:
+        if self._session is None:
+            from chdb import session
+
+            self._session = session.Session(self.path)  # type: ignore[no-untyped-call]
+        return self._session
+
+    def _run(self, sql: str, params: dict[str, Param], fmt: str) -> Any:
+        import chdb
+
+        try:
+            return self._engine().query(
+                sql, fmt, params={name: chdb_param(p.value) for name, p in params.items()}
+            )
+        except (RuntimeError, chdb.ChdbError, OSError) as exc:
+            raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
+
+    def query(self, statement: Statement) -> list[Row]:
+        sql, params = statement.render(_placeholder)
+        result = self._run(sql, params, "RowBinaryWithNamesAndTypes")
+        _types, rows = rowbinary.decode_with_names_and_types(result.bytes())
+        return rows
+
+    def execute(self, statement: Statement) -> None:
+        sql, params = statement.render(_placeholder)
+        self._run(sql, params, "TSV")
+
+    def insert(self, database: str, table: Table, rows: Sequence[Row]) -> None:
+        import chdb
+
+        data = rowbinary.encode([column.type for column in table.columns], rows)
+        names = ", ".join(ident(name) for name in table.names)
+        sql = f"INSERT INTO {qualified(database, table.name)} ({names})"
+        try:
+            with self._engine().send_insert(sql, "RowBinary") as inserter:
+                inserter.append(data)
+                inserter.finish()
+        except (RuntimeError, chdb.ChdbError, OSError) as exc:
+            raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None

@@ -1,0 +1,79 @@
+"""Rows <-> domain values, one explicit function per direction and table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from domain.event import Event, EventId, Holder
+from domain.fingerprint import EventFingerprint
+from domain.outcome import Duplicate, DuplicateKind
+
+Row = tuple[Any, ...]
+_MAX_UINT64 = 2**64 - 1
+
+
+def version_of(event_id: UUID) -> int:
+    """ReplacingMergeTree keeps the largest version: make that the smallest (earliest) id."""
+    return _MAX_UINT64 - (event_id.int >> 64)
+
+
+def utc(value: datetime) -> datetime:
+    """A tz-aware UTC datetime; naive values coming out of ClickHouse are UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def row_from_event(event: Event) -> Row:
+    """In the column order of tables.EVENTS."""
+    return (
+        event.event_id,
+        event.fingerprint.digest,
+        event.content.digest,
+        utc(event.received_at),
+        event.source,
+        event.payload,
+        version_of(event.event_id),
+    )
+
+
+def event_from_row(row: Row) -> Event:
+    event_id, fingerprint, content, received_at, source, payload, _version = row
+    return Event(
+        event_id=EventId(event_id),
+        fingerprint=EventFingerprint(fingerprint),
+        content=EventFingerprint(content),
+        received_at=utc(received_at),
+        source=source,
+        payload=payload,
+    )
+
+
+def holder_from_row(row: Row) -> tuple[EventFingerprint, Holder]:
+    """A row of (fingerprint, event_id, content) from event_fingerprints."""
+    fingerprint, event_id, content = row
+    return EventFingerprint(fingerprint), Holder(
+        event_id=EventId(event_id), content=EventFingerprint(content)
+    )
+
+
+def row_from_duplicate(duplicate: Duplicate) -> Row:
+    """In the column order of tables.EVENT_DUPLICATES."""
+    return (
+        duplicate.event_id,
+        duplicate.fingerprint.digest,
+        duplicate.original_event_id,
+        utc(duplicate.received_at),
+        duplicate.kind.value,
+    )
+
+
+def duplicate_from_row(row: Row) -> Duplicate:
+    event_id, fingerprint, original_event_id, received_at, kind = row
+    return Duplicate(
+        event_id=EventId(event_id),
+        fingerprint=EventFingerprint(fingerprint),
+        original_event_id=EventId(original_event_id),
+        received_at=utc(received_at),
+        kind=DuplicateKind(kind),
+    )

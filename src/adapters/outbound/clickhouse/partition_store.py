@@ -1,0 +1,185 @@
+"""Retention on ClickHouse: list, tally, read (FINAL) and drop day partitions; restore rows.
+
+Works the same on the 18.16 server and on chDB: partitions come from system.parts by their
+id (YYYYMMDD for toYYYYMMDD and for toMonday alike), and DROP PARTITION ID takes that id.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from attrs import define
+
+from adapters.outbound.clickhouse.executors import Executor
+from adapters.outbound.clickhouse.mappers import (
+    duplicate_from_row,
+    event_from_row,
+    row_from_duplicate,
+    row_from_event,
+)
+from adapters.outbound.clickhouse.miniorm import (
+    Column,
+    Param,
+    Part,
+    Statement,
+    Table,
+    among,
+    eq,
+    ge,
+    ident,
+    le,
+    qualified,
+    select,
+)
+from adapters.outbound.clickhouse.tables import EVENT_DUPLICATES, EVENT_FINGERPRINTS, EVENTS
+from application.ports import PartitionStore, RestoreTarget
+from domain.archive import ArchivedTable, Partition, Record, Tally
+from domain.event import Event
+from domain.outcome import Duplicate
+
+SYSTEM_PARTS = Table(
+    name="parts",
+    columns=(
+        Column("database", "String"),
+        Column("table", "String"),
+        Column("partition_id", "String"),
+        Column("active", "UInt8"),
+    ),
+    engine="SystemParts",
+)
+
+_TABLES = {
+    ArchivedTable.EVENTS: EVENTS,
+    ArchivedTable.DUPLICATES: EVENT_DUPLICATES,
+    ArchivedTable.FINGERPRINTS: EVENT_FINGERPRINTS,
+}
+_DAYS = {ArchivedTable.EVENTS: 1, ArchivedTable.DUPLICATES: 1, ArchivedTable.FINGERPRINTS: 7}
+
+# Pages split a partition by a hash of its sorting key, so the rows a FINAL read folds
+# together always land in the same page (a split by time could show both of a pair).
+_PAGE_KEY = {
+    ArchivedTable.EVENTS: "cityHash64(`fingerprint`)",
+    ArchivedTable.DUPLICATES: "cityHash64(toString(`event_id`))",  # 18.16 cannot hash a UUID
+}
+# The low 8 bytes of each id read little-endian, summed mod 2**64: domain.archive.Tally.
+_ID_SUM = (
+    "sum(reinterpretAsUInt64(unhex(substring(replaceAll(toString(`event_id`), '-', ''), 17, 16))))"
+)
+# 18.16 refuses queries over 256 KiB, and the server executor inlines bound values.
+_LOOKUP_IDS = 2000
+
+
+def _within(table: Table, partition: Partition) -> tuple[Part, ...]:
+    column = table["received_at"]
+    return (
+        " WHERE ",
+        ident(column.name),
+        " >= ",
+        Param(partition.begins, column.type),
+        " AND ",
+        ident(column.name),
+        " < ",
+        Param(partition.ends, column.type),
+    )
+
+
+@define
+class ClickHousePartitionStore(PartitionStore, RestoreTarget):
+    """The partition side of one database, through a server or a chDB executor."""
+
+    executor: Executor
+    database: str
+    page_rows: int = 50_000
+
+    def partitions(self, table: ArchivedTable) -> list[Partition]:
+        parts = SYSTEM_PARTS
+        query = select("system", parts, "partition_id").where(
+            eq(parts["database"], self.database),
+            eq(parts["table"], _TABLES[table].name),
+            eq(parts["active"], 1),
+        )
+        ids = {row[0] for row in self.executor.query(query.statement())}
+        found = []
+        for partition_id in ids:
+            try:
+                start = datetime.strptime(partition_id, "%Y%m%d").date()
+            except ValueError:
+                continue  # not a partition by day or week: not ours to manage
+            found.append(Partition(table=table, start=start, days=_DAYS[table]))
+        return sorted(found, key=lambda p: p.start)
+
+    def tally(self, partition: Partition) -> Tally:
+        table = _TABLES[partition.table]
+        head = f"SELECT count(), {_ID_SUM} FROM {qualified(self.database, table.name)} FINAL"
+        rows = self.executor.query(Statement((head, *_within(table, partition))))
+        count, id_sum = rows[0]
+        return Tally(rows=int(count), id_sum=int(id_sum or 0))
+
+    def records(self, partition: Partition) -> Iterator[Record]:
+        table = _TABLES[partition.table]
+        key = _PAGE_KEY[partition.table]
+        from_row = event_from_row if partition.table is ArchivedTable.EVENTS else duplicate_from_row
+        pages = max(1, math.ceil(self._raw_rows(table, partition) / self.page_rows))
+        head = select(self.database, table, final=True).statement().parts
+        for page in range(pages):
+            statement = Statement(
+                (
+                    *head,
+                    *_within(table, partition),
+                    f" AND {key} % ",
+                    Param(pages, "UInt64"),
+                    " = ",
+                    Param(page, "UInt64"),
+                )
+            )
+            for row in self.executor.query(statement):
+                yield from_row(row)
+
+    def drop(self, partition: Partition) -> None:
+        table = _TABLES[partition.table]
+        self.executor.execute(
+            Statement(
+                (
+                    f"ALTER TABLE {qualified(self.database, table.name)} DROP PARTITION ID ",
+                    Param(partition.partition_id, "String"),
+                )
+            )
+        )
+
+    def restore(self, records: Sequence[Record]) -> int:
+        events = {r.event_id: r for r in records if isinstance(r, Event)}
+        duplicates = {r.event_id: r for r in records if isinstance(r, Duplicate)}
+        inserted = 0
+        if events:
+            missing = self._missing(EVENTS, list(events.values()))
+            self.executor.insert(
+                self.database, EVENTS, [row_from_event(events[i]) for i in missing]
+            )
+            inserted += len(missing)
+        if duplicates:
+            missing = self._missing(EVENT_DUPLICATES, list(duplicates.values()))
+            rows = [row_from_duplicate(duplicates[i]) for i in missing]
+            self.executor.insert(self.database, EVENT_DUPLICATES, rows)
+            inserted += len(missing)
+        return inserted
+
+    def _missing(self, table: Table, records: Sequence[Record]) -> list[object]:
+        """The ids among the records that the table does not hold, in the records' order."""
+        present: set[object] = set()
+        for start in range(0, len(records), _LOOKUP_IDS):
+            chunk = records[start : start + _LOOKUP_IDS]
+            moments = [r.received_at for r in chunk]
+            query = select(self.database, table, "event_id").where(
+                among(table["event_id"], (r.event_id for r in chunk)),
+                ge(table["received_at"], min(moments)),  # prunes to the partitions concerned
+                le(table["received_at"], max(moments)),
+            )
+            present.update(row[0] for row in self.executor.query(query.statement()))
+        return [r.event_id for r in records if r.event_id not in present]
+
+    def _raw_rows(self, table: Table, partition: Partition) -> int:
+        """Rows before folding: an upper bound, enough to size the pages."""
+        head = f"SELECT count() FROM {qualified(self.database, table.name)}"
+        return int(self.executor.query(Statement((head, *_within(table, partition))))[0][0])

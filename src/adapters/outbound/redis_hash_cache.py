@@ -1,0 +1,104 @@
+"""The HashCache on Redis: one `SET NX GET EX` per fingerprint, pipelined per batch."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+import redis
+
+from application.ports import HashCache
+from domain.errors import BackendUnavailableError
+from domain.event import EventId, Holder
+from domain.fingerprint import EventFingerprint
+
+_CLAIM = re.compile(rb"[0-9a-f]{64}")
+
+
+def encode_holder(holder: Holder) -> bytes:
+    """32 hex digits of the event id, then 32 of its content digest."""
+    return f"{holder.event_id.hex}{holder.content.hex}".encode("ascii")
+
+
+def decode_holder(raw: object) -> Holder:
+    """The inverse of encode_holder; anything else under our prefix is an error, not a guess."""
+    value = raw.encode("ascii", "replace") if isinstance(raw, str) else raw
+    if not isinstance(value, bytes) or not _CLAIM.fullmatch(value):
+        raise ValueError(f"not a dedup claim: {raw!r}")
+    text = value.decode("ascii")
+    return Holder(
+        event_id=EventId(UUID(hex=text[:32])), content=EventFingerprint.from_hex(text[32:])
+    )
+
+
+class RedisHashCache(HashCache):
+    """Claims live at `{prefix}{fingerprint}` for ttl_seconds; ClickHouse stays the truth."""
+
+    def __init__(
+        self, client: redis.Redis[Any], *, ttl_seconds: int, prefix: str = "dedup:"
+    ) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
+        self._client = client
+        self._ttl = ttl_seconds
+        self._prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, *, ttl_seconds: int, prefix: str = "dedup:") -> RedisHashCache:
+        """A cache on its own client; redis-py connects on first use, not here."""
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            # A pooled connection idle behind a NAT or a restarted server is checked before reuse.
+            health_check_interval=30,
+            socket_keepalive=True,
+        )
+        return cls(client, ttl_seconds=ttl_seconds, prefix=prefix)
+
+    def claim(self, owners: Mapping[EventFingerprint, Holder]) -> dict[EventFingerprint, Holder]:
+        if not owners:
+            return {}
+        # No transaction: each SET is atomic on its own, and one round trip is what matters.
+        # The key is the fingerprint itself (no hash tag), so Redis Cluster spreads the claims
+        # over its slots by fingerprint; redis-py's cluster pipeline splits the batch per node.
+        pipe = self._client.pipeline(transaction=False)
+        for fp, holder in owners.items():
+            pipe.set(self._key(fp), encode_holder(holder), nx=True, get=True, ex=self._ttl)
+        replies = self._execute(pipe)
+        # SET NX GET answers nil when it set the key (ours now), else the value it kept.
+        return {
+            fp: holder if reply is None else decode_holder(reply)
+            for (fp, holder), reply in zip(owners.items(), replies, strict=True)
+        }
+
+    def point(self, holders: Mapping[EventFingerprint, Holder]) -> None:
+        if not holders:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for fp, holder in holders.items():
+            pipe.set(self._key(fp), encode_holder(holder), ex=self._ttl)
+        self._execute(pipe)
+
+    def ping(self) -> None:
+        """Raise BackendUnavailableError unless Redis answers."""
+        try:
+            self._client.ping()
+        except redis.RedisError as exc:
+            raise BackendUnavailableError("redis", str(exc)) from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _key(self, fp: EventFingerprint) -> str:
+        return f"{self._prefix}{fp.hex}"
+
+    @staticmethod
+    def _execute(pipe: redis.client.Pipeline[Any]) -> list[Any]:
+        try:
+            with pipe:
+                return pipe.execute()
+        except redis.RedisError as exc:
+            raise BackendUnavailableError("redis", str(exc)) from exc

@@ -1,0 +1,152 @@
+"""One frozen, typed settings object, read once per process from DEDUP_* and .env."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from attrs import Attribute, field, fields, frozen
+from dotenv import dotenv_values
+
+PREFIX = "DEDUP_"
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+class SettingsError(ValueError):
+    """A DEDUP_* value is wrong; the message names the variable."""
+
+
+def duration(text: str) -> timedelta:
+    """`30d`, `24h`, `15m`, `90s`, `2w` or plain seconds."""
+    match = _DURATION.match(text)
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"expected a positive duration like 30d, 24h, 15m or 90s, got {text!r}")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def names(text: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
+
+
+def key_pairs(text: str) -> dict[str, str]:
+    """`name=secret,name2=secret2`; the value never appears in an error message."""
+    pairs: dict[str, str] = {}
+    for index, part in enumerate(p.strip() for p in text.split(",") if p.strip()):
+        name, sep, secret = part.partition("=")
+        if not sep or not name.strip() or not secret.strip():
+            raise ValueError(f"entry {index + 1} is not name=secret")
+        pairs[name.strip()] = secret.strip()
+    return pairs
+
+
+def url(*schemes: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        scheme = urlsplit(text).scheme
+        if scheme not in schemes:
+            raise ValueError(f"expected a URL with scheme {' or '.join(schemes)}, got {text!r}")
+        return text
+
+    return parse
+
+
+def crontab(text: str) -> str:
+    if len(text.split()) != 5:
+        raise ValueError(
+            f"expected five crontab fields (minute hour day month weekday), got {text!r}"
+        )
+    return text
+
+
+def optional_name(text: str) -> str | None:
+    return text.strip() or None
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {text!r}")
+        return text
+
+    return parse
+
+
+def _env(parse: Callable[[str], Any], default: Any, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"parse": parse}, repr=not secret)
+
+
+@frozen
+class Settings:
+    """Everything configurable; field `x` is read from DEDUP_X."""
+
+    data_dir: Path = _env(Path, Path("var"))
+    clickhouse_url: str = _env(url("clickhouse", "chdb"), "")
+    redis_url: str = _env(url("redis", "rediss", "memory"), "memory://")
+    broker_url: str = _env(url("amqp", "amqps", "memory"), "memory://")
+    backup_dir: Path | None = _env(Path, None)
+    window: timedelta = _env(duration, timedelta(days=30))
+    cache_ttl: timedelta = _env(duration, timedelta(hours=24))
+    retention: timedelta = _env(duration, timedelta(days=7))
+    ignore_fields: frozenset[str] = _env(names, frozenset())
+    id_field: str | None = _env(optional_name, None)
+    max_body_bytes: int = _env(positive_int, 1_048_576)
+    max_batch: int = _env(positive_int, 1000)
+    api_keys: dict[str, str] = _env(key_pairs, {}, secret=True)
+    archive_schedule: str = _env(crontab, "0 0 * * 1")
+    queue_type: str = _env(choice("classic", "quorum"), "classic")
+    clickhouse_cluster: str | None = _env(optional_name, None)
+    log_level: str = _env(choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO")
+    log_format: str = _env(choice("text", "json"), "text")
+    migrations_dir: Path = _env(Path, Path(__file__).resolve().parents[2] / "migrations")
+    queue_name: str = _env(str, "dedup.events")
+
+    @property
+    def clickhouse(self) -> str:
+        """The repository URL; embedded under the data directory unless set."""
+        return self.clickhouse_url or f"chdb://{(self.data_dir / 'chdb').resolve()}"
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir or self.data_dir / "archive"
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")
+    ) -> Settings:
+        """Read DEDUP_* from .env, then the environment (which wins); fail naming the variable."""
+        source: dict[str, str] = {}
+        if dotenv is not None and dotenv.is_file():
+            source.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        source.update(os.environ if environ is None else environ)
+        known = {PREFIX + a.name.upper() for a in fields(cls)}
+        unknown = sorted(k for k in source if k.startswith(PREFIX) and k not in known)
+        if unknown:
+            raise SettingsError(
+                f"{unknown[0]}: unknown setting (known: {', '.join(sorted(known))})"
+            )
+        values = {
+            a.name: _parse(a, source[PREFIX + a.name.upper()])
+            for a in fields(cls)
+            if PREFIX + a.name.upper() in source
+        }
+        return cls(**values)
+
+
+def _parse(attribute: Attribute[Any], text: str) -> Any:
+    name = PREFIX + attribute.name.upper()
+    try:
+        return attribute.metadata["parse"](text)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None

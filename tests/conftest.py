@@ -1,0 +1,43 @@
+"""Fixtures shared by every suite: the in-memory fakes and the use cases built on them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from application.accept_events import AcceptEvents
+from application.deduplicate_event import DeduplicateEvent
+from domain.event import uuid7
+from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue
+
+
+@pytest.fixture
+def cache() -> FakeHashCache:
+    return FakeHashCache()
+
+
+@pytest.fixture
+def repo() -> FakeEventRepository:
+    return FakeEventRepository()
+
+
+@pytest.fixture
+def queue() -> FakeQueue:
+    return FakeQueue()
+
+
+@pytest.fixture
+def deduplicate(cache: FakeHashCache, repo: FakeEventRepository) -> DeduplicateEvent:
+    return DeduplicateEvent(cache=cache, events=repo)
+
+
+@pytest.fixture
+def accept(queue: FakeQueue) -> AcceptEvents:
+    return AcceptEvents(
+        queue=queue,
+        clock=lambda: datetime.now(UTC),
+        new_id=uuid7,
+        ignore_fields=frozenset({"sent_at"}),
+        id_field="message_id",
+    )

@@ -1,0 +1,170 @@
+"""The rules every EventRepository follows, whatever stores the events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from application.ports import EventRepository
+from domain.event import Event, EventId, uuid7
+from domain.fingerprint import EventFingerprint
+from domain.outcome import Duplicate, DuplicateKind
+
+WINDOW_SECONDS = 30 * 24 * 3600
+HOSTILE = "'); DROP TABLE events; -- \\ \" \n\t é 😀 \x00"
+
+
+def an_event(
+    *,
+    received_at: datetime,
+    payload: dict[str, object] | None = None,
+    event_id: EventId | None = None,
+    source: str = "contract",
+    key: str | None = None,
+) -> Event:
+    return Event.accept(
+        payload if payload is not None else {"n": uuid4().hex},
+        event_id=event_id if event_id is not None else uuid7(),
+        received_at=received_at,
+        source=source,
+        ignore=frozenset(),
+        key=key,
+    )
+
+
+def a_duplicate_of(original: Event, *, kind: DuplicateKind = DuplicateKind.CONTENT) -> Duplicate:
+    return Duplicate(
+        event_id=uuid7(),
+        fingerprint=original.fingerprint,
+        original_event_id=original.event_id,
+        received_at=original.received_at + timedelta(seconds=3),
+        kind=kind,
+    )
+
+
+class EventRepositoryContract:
+    """Concrete modules supply `repo` (built with WINDOW_SECONDS and a clock returning `now`),
+    `stored_events` and `stored_duplicates` (exact reads of what is stored, FINAL)."""
+
+    @pytest.fixture
+    def now(self) -> datetime:
+        return datetime.now(UTC).replace(microsecond=0)
+
+    def test_no_fingerprint_has_an_owner_in_an_empty_store(
+        self, repo: EventRepository, now: datetime
+    ) -> None:
+        assert repo.owners([]) == {}
+        assert repo.owners([an_event(received_at=now).fingerprint]) == {}
+
+    def test_a_saved_event_owns_its_fingerprint(self, repo: EventRepository, now: datetime) -> None:
+        event, other = an_event(received_at=now), an_event(received_at=now)
+        repo.save(events=[event], duplicates=[])
+        assert repo.owners([event.fingerprint, other.fingerprint]) == {
+            event.fingerprint: event.holder
+        }
+
+    def test_owners_outside_the_dedup_window_are_ignored(
+        self, repo: EventRepository, now: datetime
+    ) -> None:
+        window = timedelta(seconds=WINDOW_SECONDS)
+        old = an_event(received_at=now - window - timedelta(hours=1))
+        recent = an_event(received_at=now - window + timedelta(hours=1))
+        repo.save(events=[old, recent], duplicates=[])
+        assert repo.owners([old.fingerprint, recent.fingerprint]) == {
+            recent.fingerprint: recent.holder
+        }
+
+    def test_the_smallest_event_id_owns_a_fingerprint_stored_twice(
+        self, repo: EventRepository, now: datetime
+    ) -> None:
+        ms = int(now.timestamp() * 1000)
+        # Same millisecond; the halves order oppositely, so only a 128-bit comparison picks
+        # `first` (ClickHouse versions disagree on UUID order; Python's is the rule).
+        first = uuid7(unix_ms=ms, random=b"\x00\x01" + b"\xff" * 8)
+        second = uuid7(unix_ms=ms, random=b"\x00\x02" + b"\x00" * 8)
+        assert first < second
+        payload = {"race": uuid4().hex}
+        earlier = an_event(received_at=now, payload=payload, event_id=first)
+        later = an_event(received_at=now, payload=payload, event_id=second)
+        repo.save(events=[later], duplicates=[])
+        repo.save(events=[earlier], duplicates=[])
+        assert repo.owners([earlier.fingerprint]) == {earlier.fingerprint: earlier.holder}
+
+    def test_recorded_names_only_the_duplicates_already_saved(
+        self, repo: EventRepository, now: datetime
+    ) -> None:
+        original = an_event(received_at=now)
+        saved, unsaved = a_duplicate_of(original), a_duplicate_of(original)
+        repo.save(events=[original], duplicates=[saved])
+        assert repo.recorded([]) == set()
+        assert repo.recorded([saved, unsaved]) == {saved.event_id}
+
+    def test_a_saved_event_round_trips_exactly(
+        self,
+        repo: EventRepository,
+        now: datetime,
+        stored_events: Callable[[], list[Event]],
+    ) -> None:
+        event = an_event(
+            received_at=now,
+            payload={"text": HOSTILE, "nested": {"b": [1, 2.5, None, True]}, "a": "ü"},
+            source="web'\\\"src",
+            key=f"key-{uuid4().hex}",
+        )
+        assert event.fingerprint != event.content
+        repo.save(events=[event], duplicates=[])
+        [stored] = stored_events()
+        assert stored == event
+        assert stored.received_at.tzinfo is not None
+        assert stored.received_at.utcoffset() == timedelta(0)
+
+    def test_binary_fingerprints_are_stored_byte_exact(
+        self,
+        repo: EventRepository,
+        now: datetime,
+        stored_events: Callable[[], list[Event]],
+    ) -> None:
+        # Trailing zero bytes, quotes, backslashes: FixedString must neither trim nor escape.
+        digest = b"\xff'\\\n\"" + uuid4().bytes[:6] + b"\x00" * 5
+        event = an_event(received_at=now)
+        event = Event(
+            event_id=event.event_id,
+            fingerprint=EventFingerprint(digest),
+            content=EventFingerprint(b"\x00" * 16),
+            received_at=event.received_at,
+            source=event.source,
+            payload=event.payload,
+        )
+        repo.save(events=[event], duplicates=[])
+        assert stored_events() == [event]
+        assert repo.owners([event.fingerprint]) == {event.fingerprint: event.holder}
+
+    def test_duplicates_of_either_kind_round_trip(
+        self,
+        repo: EventRepository,
+        now: datetime,
+        stored_duplicates: Callable[[], list[Duplicate]],
+    ) -> None:
+        original = an_event(received_at=now)
+        content = a_duplicate_of(original, kind=DuplicateKind.CONTENT)
+        conflict = a_duplicate_of(original, kind=DuplicateKind.KEY_CONFLICT)
+        repo.save(events=[original], duplicates=[content, conflict])
+        assert sorted(stored_duplicates(), key=lambda d: d.event_id) == sorted(
+            [content, conflict], key=lambda d: d.event_id
+        )
+
+    def test_a_duplicate_saved_twice_is_one_row(
+        self,
+        repo: EventRepository,
+        now: datetime,
+        stored_duplicates: Callable[[], list[Duplicate]],
+    ) -> None:
+        original = an_event(received_at=now)
+        duplicate = a_duplicate_of(original)
+        repo.save(events=[original], duplicates=[duplicate])
+        repo.save(events=[], duplicates=[duplicate])  # a redelivered batch writes it again
+        assert stored_duplicates() == [duplicate]
+        assert repo.recorded([duplicate]) == {duplicate.event_id}

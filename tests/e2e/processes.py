@@ -1,0 +1,120 @@
+"""Start real `dedup` processes for end-to-end tests, and stop them cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+from attrs import define
+
+DEDUP = str(Path(sys.executable).with_name("dedup"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """The caller's environment without any DEDUP_* setting, plus the given ones."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEDUP_")}
+    env.update(extra)
+    return env
+
+
+def dedup(*args: str, env: Mapping[str, str], cwd: Path, timeout: float = 120) -> str:
+    """Run a short `dedup` command to completion; fail the test with its output if it fails."""
+    done = subprocess.run(
+        [DEDUP, *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"dedup {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+@define
+class Process:
+    """A long-running `dedup` command with its output in a log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @classmethod
+    def start(cls, *args: str, env: Mapping[str, str], cwd: Path) -> Process:
+        log = cwd / f"{args[0]}-{time.monotonic_ns()}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                [DEDUP, *args],
+                env=dict(env),
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return cls(name=args[0], popen=popen, log=log)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, wait, then SIGKILL: a clean stop is part of what the tests check."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        return int(self.popen.returncode)
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+
+def wait_ready(base_url: str, *processes: Process, timeout: float = 60) -> None:
+    """Poll /health/ready until it answers 200; fail early if a process died."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        for proc in processes:
+            if proc.popen.poll() is not None:
+                raise AssertionError(f"{proc.name} exited early:\n{proc.output()}")
+        try:
+            response = httpx.get(f"{base_url}/health/ready", timeout=2)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    logs = "\n".join(p.output() for p in processes)
+    raise AssertionError(f"not ready after {timeout}s: {last}\n{logs}")
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.25, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll until predicate() is truthy; return its value or fail naming what was awaited."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    if not value:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return value

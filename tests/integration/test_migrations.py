@@ -1,0 +1,142 @@
+"""The migration runner and the files in migrations/, on ClickHouse 18.16 and on chDB."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adapters.outbound.clickhouse.executors import ChdbExecutor, Executor
+from adapters.outbound.clickhouse.migration_runner import (
+    Migration,
+    MigrationError,
+    MigrationRunner,
+    MigrationStatus,
+)
+from adapters.outbound.clickhouse.miniorm import Param, Statement, ident
+from adapters.outbound.clickhouse.tables import MIGRATED_TABLES
+from tests.integration.conftest import MIGRATIONS, unique_database
+
+FILES = sorted(MIGRATIONS.glob("*.sql"))
+DDL = ("CREATE", "DROP", "ALTER", "RENAME", "TRUNCATE")
+
+
+def _tables(executor: Executor, database: str) -> set[str]:
+    rows = executor.query(
+        Statement(("SELECT name FROM system.tables WHERE database = ", Param(database, "String")))
+    )
+    return {row[0] for row in rows}
+
+
+# --- the files and their rendering (no database needed) ---------------------------------------
+
+
+def test_every_ddl_statement_names_its_database_and_cluster_placeholders() -> None:
+    for migration in map(Migration.load, FILES):
+        for sql in migration.up + migration.down:
+            assert sql.upper().startswith(DDL), (migration.file, sql)
+            assert "{database}." in sql and "{on_cluster}" in sql, (migration.file, sql)
+
+
+def test_a_cluster_puts_on_cluster_into_every_ddl_statement() -> None:
+    never_opened = ChdbExecutor(path="unused")  # rendering needs no engine
+    runner = MigrationRunner(never_opened, MIGRATIONS, "dedup", cluster="main")
+    [first] = [Migration.load(path) for path in FILES[:1]]
+    rendered = runner.render(first.up[0])
+    assert rendered.startswith("CREATE TABLE IF NOT EXISTS `dedup`.events ON CLUSTER `main`\n")
+    assert "{" not in rendered
+    plain = MigrationRunner(never_opened, MIGRATIONS, "dedup")
+    assert "ON CLUSTER" not in plain.render(first.up[0])
+
+
+def test_a_file_without_both_sections_is_refused_by_name(tmp_path: Path) -> None:
+    bad = tmp_path / "0001_broken.sql"
+    bad.write_text(
+        "-- migrate:up\nCREATE TABLE {database}.x {on_cluster} (a UInt8) ENGINE = Memory;\n"
+    )
+    with pytest.raises(MigrationError, match=r"0001_broken\.sql"):
+        Migration.load(bad)
+
+
+def test_statements_split_on_semicolons_at_line_ends_only(tmp_path: Path) -> None:
+    path = tmp_path / "0001_split.sql"
+    path.write_text(
+        "-- migrate:up\nSELECT ';' ;\n-- a comment;\nSELECT 2;\n-- migrate:down\nSELECT 3;\n"
+    )
+    migration = Migration.load(path)
+    assert migration.up == ("SELECT ';'", "SELECT 2")
+    assert migration.down == ("SELECT 3",)
+
+
+# --- against the engines ----------------------------------------------------------------------
+
+
+@pytest.fixture(params=["server", "chdb"])
+def engine(request: pytest.FixtureRequest) -> tuple[Executor, str]:
+    if request.param == "server":
+        return request.getfixturevalue("clickhouse_server"), request.getfixturevalue(
+            "server_database"
+        )
+    return request.getfixturevalue("chdb_executor"), unique_database()
+
+
+@pytest.mark.integration
+def test_stairway_every_migration_goes_up_down_and_up_again(
+    engine: tuple[Executor, str], tmp_path: Path
+) -> None:
+    executor, database = engine
+    runner = MigrationRunner(executor, tmp_path, database)
+    for path in FILES:
+        shutil.copy(path, tmp_path / path.name)
+        assert runner.up() == [path.name]
+        assert runner.down() == [path.name]
+        assert runner.up() == [path.name]
+    assert runner.up() == []
+    assert {t.name for t in MIGRATED_TABLES} <= _tables(executor, database)
+
+
+@pytest.mark.integration
+def test_migrated_tables_match_the_adapter_declarations(engine: tuple[Executor, str]) -> None:
+    executor, database = engine
+    MigrationRunner(executor, MIGRATIONS, database).up()
+    for table in MIGRATED_TABLES:
+        rows = executor.query(
+            Statement.text(f"DESCRIBE TABLE {ident(database)}.{ident(table.name)}")
+        )
+        assert [(row[0], row[1]) for row in rows] == [(c.name, c.type) for c in table.columns]
+    assert "events_fingerprints_mv" in _tables(executor, database)
+
+
+@pytest.mark.integration
+def test_status_reports_applied_migrations_and_down_removes_the_record(
+    engine: tuple[Executor, str],
+) -> None:
+    executor, database = engine
+    runner = MigrationRunner(executor, MIGRATIONS, database)
+    assert all(not s.applied and s.checksum_ok is None for s in runner.status())
+    runner.up()
+    assert all(s.applied and s.checksum_ok for s in runner.status())
+    last = Migration.load(FILES[-1])
+    assert runner.down() == [last.file]
+    assert runner.status()[-1] == MigrationStatus(last.version, last.name, False, None)
+    runner.down(steps=len(FILES))
+    assert _tables(executor, database) == {"schema_migrations"}
+
+
+@pytest.mark.integration
+def test_a_changed_applied_file_stops_the_runner(
+    engine: tuple[Executor, str], tmp_path: Path
+) -> None:
+    executor, database = engine
+    for path in FILES:
+        shutil.copy(path, tmp_path / path.name)
+    runner = MigrationRunner(executor, tmp_path, database)
+    runner.up()
+    changed = tmp_path / FILES[0].name
+    changed.write_text(changed.read_text() + "\n-- edited after release\n")
+    with pytest.raises(MigrationError, match=FILES[0].name):
+        runner.up()
+    with pytest.raises(MigrationError, match=FILES[0].name):
+        runner.down()
+    assert runner.status()[0].checksum_ok is False
