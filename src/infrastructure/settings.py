@@ -136,10 +136,11 @@ class Settings:
             raise SettingsError(
                 f"{unknown[0]}: unknown setting (known: {', '.join(sorted(known))})"
             )
+        # An empty value means "not set", as in a .env copied from .env.example.
         values = {
             a.name: _parse(a, source[PREFIX + a.name.upper()])
             for a in fields(cls)
-            if PREFIX + a.name.upper() in source
+            if source.get(PREFIX + a.name.upper(), "").strip()
         }
         return cls(**values)
 

@@ -101,6 +101,13 @@ class MemoryQueue(Queue):
             return False
         return True
 
+    def ping(self) -> None:
+        """Ready while the delivery thread runs and the queue accepts events."""
+        with self._cond:
+            running = self._thread is not None and self._thread.is_alive()
+            if self._stopping or not running:
+                raise BackendUnavailableError("broker", "the in-process queue is not running")
+
     def drain(self, timeout: float) -> bool:
         """Wait until no event is buffered or being handled; False if the timeout came first."""
         with self._cond:

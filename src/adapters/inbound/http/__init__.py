@@ -1,0 +1,1 @@
+"""The HTTP edge: Litestar controllers, body reading and the error table."""

@@ -1,0 +1,102 @@
+"""The one table that maps every error to an HTTP answer of the form {"error", "detail"}."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
+
+from domain.errors import BackendUnavailableError, InvalidEventError
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    """What every 4xx/5xx answer says: a stable code, a sentence, and the bad batch item."""
+
+    error: str
+    detail: str
+    index: int | None = None
+
+
+class RequestRejectedError(Exception):
+    """The request cannot be taken as sent; the client has to change it."""
+
+    def __init__(self, status: int, code: str, detail: str, *, index: int | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.index = index
+
+
+# Codes for what Litestar itself raises (routing, its own body limit, bad Content-Length).
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+def _answer(
+    status: int, body: ErrorBody, headers: Mapping[str, str] | None = None
+) -> Response[ErrorBody]:
+    return Response(content=body, status_code=status, headers=dict(headers or {}))
+
+
+def _rejected(_request: Request[Any, Any, Any], exc: RequestRejectedError) -> Response[ErrorBody]:
+    return _answer(exc.status, ErrorBody(exc.code, exc.detail, exc.index))
+
+
+def _invalid_event(_request: Request[Any, Any, Any], exc: InvalidEventError) -> Response[ErrorBody]:
+    return _answer(422, ErrorBody("invalid_event", exc.reason, exc.index))
+
+
+def _unavailable(
+    _request: Request[Any, Any, Any], exc: BackendUnavailableError
+) -> Response[ErrorBody]:
+    logger.warning("answering 503: %s", exc)
+    # Safe to retry at once: a resent event is recognised as the same event.
+    detail = f"the {exc.backend} is unavailable; retry the request"
+    return _answer(503, ErrorBody("service_unavailable", detail), {"Retry-After": "1"})
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+    status = exc.status_code
+    if status >= 500:
+        return _unexpected(request, exc)
+    if status == 404:
+        detail = f"no resource at {request.url.path}"
+    elif status == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    elif status == 413:
+        detail = "the request body is larger than the limit"
+    else:
+        detail = exc.detail
+    code = _HTTP_CODES.get(status, f"http_{status}")
+    return _answer(status, ErrorBody(code, detail), exc.headers)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    # The traceback goes to the log, never to the client.
+    logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _answer(500, ErrorBody("internal_error", "the server failed; the error was logged"))
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    RequestRejectedError: _rejected,
+    InvalidEventError: _invalid_event,
+    BackendUnavailableError: _unavailable,
+    HTTPException: _http,
+    Exception: _unexpected,
+}

@@ -1,0 +1,114 @@
+"""POST /service-event/ and /service-event/batch: read, call AcceptEvents once, answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+
+from adapters.inbound.http.auth import WriteKeys
+from adapters.inbound.http.body import BodyReader, idempotency_key
+from adapters.inbound.http.errors import ErrorBody
+from application.accept_events import AcceptEvents
+
+
+class EventAccepted(msgspec.Struct):
+    """The event is durably queued (a duplicate is accepted too; dedup records it)."""
+
+    message: str
+    event_id: UUID
+
+
+class BatchAccepted(msgspec.Struct):
+    """Every event of the batch is durably queued; ids in the order of the items."""
+
+    message: str
+    event_ids: list[UUID]
+
+
+def _error(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
+
+
+_ERRORS = {
+    400: _error(
+        "invalid_json, not_an_object, not_an_array, empty_batch, too_deep, "
+        "invalid_encoding or invalid_idempotency_key"
+    ),
+    401: _error("unauthorized: a write key is required and was missing or wrong"),
+    413: _error("body_too_large (after decompression) or batch_too_large"),
+    415: _error("unsupported_media_type or unsupported_encoding"),
+    422: _error("invalid_event: the object is JSON but not an acceptable event"),
+    503: _error("service_unavailable: the broker is unreachable; retry after Retry-After"),
+}
+
+
+def _json_body(schema: Schema) -> RequestBody:
+    return RequestBody(content={"application/json": OpenAPIMediaType(schema=schema)}, required=True)
+
+
+# The handlers read the body themselves (no Litestar data parsing on the hot path), so the
+# request body is declared to OpenAPI here instead.
+@dataclass
+class _OneEventOperation(Operation):
+    def __post_init__(self) -> None:
+        self.request_body = _json_body(Schema(type=OpenAPIType.OBJECT))
+
+
+@dataclass
+class _BatchOperation(Operation):
+    def __post_init__(self) -> None:
+        self.request_body = _json_body(
+            Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT), min_items=1)
+        )
+
+
+class EventsController(Controller):
+    """Ingest: one event or a batch, queued durably before the answer."""
+
+    path = "/service-event"
+    tags = ["events"]  # noqa: RUF012 - Litestar reads this class attribute
+
+    @post(
+        "/",
+        status_code=200,
+        summary="Accept one event",
+        responses=_ERRORS,
+        operation_class=_OneEventOperation,
+    )
+    async def accept_event(
+        self, request: Request[Any, Any, Any], accept_events: NamedDependency[AcceptEvents]
+    ) -> EventAccepted:
+        write_keys: WriteKeys = request.app.state.write_keys
+        body_reader: BodyReader = request.app.state.body_reader
+        headers = request.headers
+        source = write_keys.source_of(headers)
+        key = idempotency_key(headers)
+        payload = await body_reader.read_object(request)
+        [event_id] = await accept_events.execute([payload], source=source, key=key)
+        return EventAccepted(message="ok", event_id=event_id)
+
+    @post(
+        "/batch",
+        status_code=200,
+        summary="Accept a batch of events, all or none",
+        responses=_ERRORS,
+        operation_class=_BatchOperation,
+    )
+    async def accept_batch(
+        self, request: Request[Any, Any, Any], accept_events: NamedDependency[AcceptEvents]
+    ) -> BatchAccepted:
+        write_keys: WriteKeys = request.app.state.write_keys
+        body_reader: BodyReader = request.app.state.body_reader
+        headers = request.headers
+        source = write_keys.source_of(headers)
+        key = idempotency_key(headers)
+        payloads = await body_reader.read_array(request)
+        event_ids = await accept_events.execute(payloads, source=source, key=key, batch=True)
+        return BatchAccepted(message="ok", event_ids=list(event_ids))

@@ -1,0 +1,87 @@
+"""The wire format between the API and the workers: a batch of events as JSON primitives.
+
+One event is one row of six strings, in this order:
+event_id (canonical UUID), fingerprint (32 lowercase hex), content (32 lowercase hex),
+received_at (ISO 8601, as `datetime.isoformat()` writes it), source, payload (canonical JSON).
+Decoding is strict: every field must be in exactly the form encoding writes, so a message that
+was not written by `events_to_message` is refused rather than half understood.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from domain.event import Event, EventId
+from domain.fingerprint import DIGEST_SIZE, EventFingerprint
+
+FIELDS = ("event_id", "fingerprint", "content", "received_at", "source", "payload")
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def events_to_message(events: Sequence[Event]) -> list[list[str]]:
+    """The events as rows of strings, JSON-serialisable as they are."""
+    return [
+        [
+            str(event.event_id),
+            event.fingerprint.hex,
+            event.content.hex,
+            event.received_at.isoformat(),
+            event.source,
+            event.payload,
+        ]
+        for event in events
+    ]
+
+
+def events_from_message(obj: object) -> list[Event]:
+    """The events of a message; ValueError names the first row or field that is malformed."""
+    if not isinstance(obj, list):
+        raise ValueError(f"a message is a list of events, got {type(obj).__name__}")
+    return [_event_from_row(row, index=index) for index, row in enumerate(obj)]
+
+
+def _event_from_row(row: object, *, index: int) -> Event:
+    if not isinstance(row, list) or len(row) != len(FIELDS):
+        raise ValueError(f"event {index}: expected a list of {len(FIELDS)} strings")
+    for name, value in zip(FIELDS, row, strict=True):
+        if not isinstance(value, str):
+            raise ValueError(f"event {index}: {name} must be a string")
+    event_id, fingerprint, content, received_at, source, payload = row
+    return Event(
+        event_id=_event_id(event_id, index=index),
+        fingerprint=_fingerprint(fingerprint, name="fingerprint", index=index),
+        content=_fingerprint(content, name="content", index=index),
+        received_at=_timestamp(received_at, index=index),
+        source=source,
+        payload=payload,
+    )
+
+
+def _event_id(text: str, *, index: int) -> EventId:
+    try:
+        value = UUID(text)
+    except ValueError:
+        value = None
+    # UUID() also takes braces, urn: prefixes and upper case; only the canonical form is ours.
+    if value is None or str(value) != text:
+        raise ValueError(f"event {index}: event_id {text!r} is not a canonical UUID")
+    return EventId(value)
+
+
+def _fingerprint(text: str, *, name: str, index: int) -> EventFingerprint:
+    # bytes.fromhex() skips whitespace and takes upper case; check the exact form first.
+    if len(text) != 2 * DIGEST_SIZE or not _HEX_DIGITS.issuperset(text):
+        raise ValueError(f"event {index}: {name} must be {2 * DIGEST_SIZE} lowercase hex digits")
+    return EventFingerprint.from_hex(text)
+
+
+def _timestamp(text: str, *, index: int) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.isoformat() != text:
+        raise ValueError(f"event {index}: received_at {text!r} is not an ISO 8601 timestamp")
+    return value

@@ -1,0 +1,84 @@
+"""The `dedup` command: serve, worker, beat, migrate, archive, restore, replay-dead."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from infrastructure.settings import Settings, SettingsError
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from infrastructure.serve import serve
+
+    return serve(settings, host=args.host, port=args.port, workers=args.workers)
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from infrastructure.worker import run_worker
+
+    return run_worker(settings, concurrency=args.concurrency)
+
+
+def _beat(settings: Settings, args: argparse.Namespace) -> int:
+    from infrastructure.worker import run_beat
+
+    return run_beat(settings)
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from infrastructure.commands import migrate
+
+    return migrate(settings, action=args.action, steps=args.steps)
+
+
+def _replay_dead(settings: Settings, args: argparse.Namespace) -> int:
+    from infrastructure.commands import replay_dead
+
+    return replay_dead(settings)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="dedup",
+        description="Collect analytics events and store each distinct one exactly once.",
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="API processes")
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run the queue consumer")
+    worker.add_argument("--concurrency", type=int, default=1, help="worker processes")
+    worker.set_defaults(run=_worker)
+
+    beat = commands.add_parser("beat", help="run the scheduler (archive on DEDUP_ARCHIVE_SCHEDULE)")
+    beat.set_defaults(run=_beat)
+
+    migrate = commands.add_parser("migrate", help="apply, roll back or list schema migrations")
+    migrate.add_argument("action", nargs="?", choices=["up", "down", "status"], default="up")
+    migrate.add_argument("--steps", type=int, default=1, help="with down: how many to roll back")
+    migrate.set_defaults(run=_migrate)
+
+    replay = commands.add_parser("replay-dead", help="put dead-lettered batches back on the queue")
+    replay.set_defaults(run=_replay_dead)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        print(f"dedup: bad setting: {exc}", file=sys.stderr)
+        return 2
+    run: Callable[[Settings, argparse.Namespace], int] = args.run
+    return run(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

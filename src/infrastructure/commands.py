@@ -1,0 +1,52 @@
+"""Short-lived commands: migrate and replay-dead."""
+
+from __future__ import annotations
+
+import sys
+
+from adapters.outbound.clickhouse import MigrationError
+from domain.errors import BackendUnavailableError
+from infrastructure.container import Container, scheme
+from infrastructure.settings import Settings
+
+
+def migrate(settings: Settings, *, action: str, steps: int = 1) -> int:
+    container = Container(settings=settings)
+    runner = container.migration_runner()
+    try:
+        if action == "up":
+            applied = runner.up()
+            print("\n".join(f"applied {name}" for name in applied) or "schema is up to date")
+        elif action == "down":
+            for name in runner.down(steps=steps):
+                print(f"rolled back {name}")
+        else:
+            for status in runner.status():
+                state = "applied" if status.applied else "pending"
+                if status.checksum_ok is False:
+                    state += " (CHANGED since applied)"
+                print(f"{status.version:04d} {status.name:40s} {state}")
+    except (MigrationError, BackendUnavailableError) as exc:
+        print(f"dedup migrate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        container.clickhouse_executor().close()
+    return 0
+
+
+def replay_dead(settings: Settings) -> int:
+    container = Container(settings=settings)
+    try:
+        if scheme(settings.broker_url) == "memory":
+            print(
+                "dedup replay-dead: the embedded queue keeps dead letters in the serving process"
+                " and replays them itself; nothing to do from outside",
+                file=sys.stderr,
+            )
+            return 0
+        count = container.dead_letters().replay()
+    except BackendUnavailableError as exc:
+        print(f"dedup replay-dead: {exc}", file=sys.stderr)
+        return 1
+    print(f"replayed {count} dead-lettered message(s)")
+    return 0

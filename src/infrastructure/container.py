@@ -1,0 +1,115 @@
+"""The composition root: the one place that knows every concrete class."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from dependency_injector import containers, providers
+
+from adapters.outbound.celery_queue import CeleryQueue
+from adapters.outbound.clickhouse import (
+    ChdbEventRepository,
+    ClickHouseEventRepository,
+    ClickHouseInspector,
+    MigrationRunner,
+    database_from_url,
+    executor_from_url,
+)
+from adapters.outbound.dead_letters import CeleryDeadLetters
+from adapters.outbound.memory_hash_cache import MemoryHashCache
+from adapters.outbound.memory_queue import MemoryQueue
+from adapters.outbound.redis_hash_cache import RedisHashCache
+from application.accept_events import AcceptEvents
+from application.deduplicate_event import DeduplicateEvent
+from domain.event import uuid7
+from infrastructure.celery_app import create_celery_app
+from infrastructure.clock import utc_now
+from infrastructure.settings import Settings
+
+
+def scheme(url: str) -> str:
+    """The adapter family a URL asks for: `redis`, `amqp`, `clickhouse`, `chdb`, `memory`."""
+    value = urlsplit(url).scheme
+    return {"rediss": "redis", "amqps": "amqp"}.get(value, value)
+
+
+def seconds(value: timedelta) -> int:
+    return int(value.total_seconds())
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+
+    clickhouse_url = providers.Callable(lambda s: s.clickhouse, settings)
+    clickhouse_executor = providers.Singleton(executor_from_url, clickhouse_url)
+    clickhouse_database = providers.Callable(database_from_url, clickhouse_url)
+    window_seconds = providers.Callable(seconds, settings.provided.window)
+    event_repository = providers.Selector(
+        providers.Callable(scheme, clickhouse_url),
+        clickhouse=providers.Singleton(
+            ClickHouseEventRepository,
+            executor=clickhouse_executor,
+            database=clickhouse_database,
+            window_seconds=window_seconds,
+        ),
+        chdb=providers.Singleton(
+            ChdbEventRepository,
+            executor=clickhouse_executor,
+            database=clickhouse_database,
+            window_seconds=window_seconds,
+        ),
+    )
+    migration_runner = providers.Factory(
+        MigrationRunner,
+        executor=clickhouse_executor,
+        directory=settings.provided.migrations_dir,
+        database=clickhouse_database,
+        cluster=settings.provided.clickhouse_cluster,
+    )
+    inspector = providers.Factory(
+        ClickHouseInspector, executor=clickhouse_executor, database=clickhouse_database
+    )
+
+    cache_ttl_seconds = providers.Callable(seconds, settings.provided.cache_ttl)
+    hash_cache = providers.Selector(
+        providers.Callable(scheme, settings.provided.redis_url),
+        redis=providers.Singleton(
+            RedisHashCache.from_url, settings.provided.redis_url, ttl_seconds=cache_ttl_seconds
+        ),
+        memory=providers.Singleton(MemoryHashCache, ttl_seconds=cache_ttl_seconds),
+    )
+
+    deduplicate_event = providers.Factory(
+        DeduplicateEvent, cache=hash_cache, events=event_repository
+    )
+
+    celery_app = providers.Singleton(
+        create_celery_app,
+        settings.provided.broker_url,
+        queue_name=settings.provided.queue_name,
+        dead_letter_queue=providers.Callable("{}.dead".format, settings.provided.queue_name),
+        dead_letter_exchange=providers.Callable("{}.dlx".format, settings.provided.queue_name),
+        quorum=providers.Callable("quorum".__eq__, settings.provided.queue_type),
+    )
+    queue = providers.Selector(
+        providers.Callable(scheme, settings.provided.broker_url),
+        amqp=providers.Singleton(CeleryQueue, celery_app),
+        memory=providers.Singleton(MemoryQueue, handler=deduplicate_event.provided.execute),
+    )
+    dead_letters = providers.Singleton(CeleryDeadLetters, celery_app)
+
+    accept_events = providers.Singleton(
+        AcceptEvents,
+        queue=queue,
+        clock=providers.Object(utc_now),
+        new_id=providers.Object(uuid7),
+        ignore_fields=settings.provided.ignore_fields,
+        id_field=settings.provided.id_field,
+    )
+
+
+def close_clients(container: Container) -> None:
+    """Close the process's clients at shutdown (each opens lazily, so this is cheap)."""
+    container.hash_cache().close()
+    container.event_repository().close()

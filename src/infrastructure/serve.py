@@ -1,0 +1,33 @@
+"""`dedup serve`: the API under uvicorn."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from infrastructure.container import scheme
+from infrastructure.settings import Settings
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
+    if workers > 1 and scheme(settings.broker_url) == "memory":
+        print(
+            "dedup serve: the embedded profile (DEDUP_BROKER_URL=memory://) runs one process;"
+            " use --workers 1 or the distributed profile",
+            file=sys.stderr,
+        )
+        return 2
+    uvicorn.run(
+        "infrastructure.asgi:create_asgi_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+        timeout_graceful_shutdown=30,
+    )
+    return 0

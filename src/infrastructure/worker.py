@@ -1,0 +1,45 @@
+"""`dedup worker` and `dedup beat`: the Celery side of the distributed profile."""
+
+from __future__ import annotations
+
+import sys
+
+from adapters.inbound.celery_tasks import register_tasks
+from infrastructure import celery_app
+from infrastructure.container import Container, scheme
+from infrastructure.logs import configure_logging
+from infrastructure.settings import Settings
+
+
+def _distributed(settings: Settings, command: str) -> bool:
+    if scheme(settings.broker_url) == "amqp":
+        return True
+    print(
+        f"dedup {command}: DEDUP_BROKER_URL is memory:// (embedded profile), where `dedup serve`"
+        " runs the worker in-process; set DEDUP_BROKER_URL=amqp://... to run it separately",
+        file=sys.stderr,
+    )
+    return False
+
+
+def run_worker(settings: Settings, *, concurrency: int) -> int:
+    if not _distributed(settings, "worker"):
+        return 2
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    container = Container(settings=settings)
+    app = container.celery_app()
+    # A factory, not an instance: the clients behind it open in each child after the fork.
+    register_tasks(app, deduplicate=container.deduplicate_event)
+    celery_app.run_worker(app, concurrency=concurrency, loglevel=settings.log_level)
+    return 0
+
+
+def run_beat(settings: Settings) -> int:
+    from infrastructure.beat import run_beat as run_celery_beat
+
+    if not _distributed(settings, "beat"):
+        return 2
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    container = Container(settings=settings)
+    run_celery_beat(container.celery_app(), settings, loglevel=settings.log_level)
+    return 0

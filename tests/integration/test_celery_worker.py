@@ -1,0 +1,250 @@
+"""API → RabbitMQ → Celery worker → DeduplicateEvent, with retries and dead letters, for real."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from uuid import uuid4
+
+import pytest
+from attrs import define
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+from celery.worker import state
+from kombu import Connection
+
+from adapters.inbound.celery_tasks import TASK_NAME, register_tasks
+from adapters.outbound.celery_queue import CeleryQueue
+from adapters.outbound.dead_letters import CeleryDeadLetters
+from application.deduplicate_event import DeduplicateEvent
+from domain.errors import BackendUnavailableError
+from domain.event import Event
+from domain.outcome import Duplicate
+from infrastructure.celery_app import create_celery_app
+from tests.builders import a_copy_of, an_event
+from tests.fakes import FakeEventRepository, FakeHashCache
+
+pytestmark = pytest.mark.integration
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+MAX_RETRIES = 2  # retries wait whole seconds (see backoff_seconds): keep them few
+
+
+@define
+class FlakyEventRepository(FakeEventRepository):
+    """Down for its next `failures` saves, then up; counts the saves it refused."""
+
+    failures: int = 0
+    refused: int = 0
+
+    def save(self, *, events: Sequence[Event], duplicates: Sequence[Duplicate]) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            self.refused += 1
+            raise BackendUnavailableError("clickhouse")
+        super().save(events=events, duplicates=duplicates)
+
+
+@define
+class BrokenDeduplicate:
+    """A use case with a bug: every batch raises something that is not the backend's fault."""
+
+    calls: int = 0
+
+    def execute(self, batch: Sequence[Event]) -> None:
+        self.calls += 1
+        raise KeyError("a bug")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _rabbitmq() -> None:
+    try:
+        with Connection(BROKER, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as exc:
+        pytest.skip(f"RabbitMQ is not reachable at {BROKER}: {exc}")
+
+
+@pytest.fixture
+def app() -> Iterator[Celery]:
+    tag = f"dedup.test.{uuid4().hex[:12]}"
+    app = create_celery_app(
+        BROKER,
+        queue_name=f"{tag}.events",
+        dead_letter_queue=f"{tag}.dead",
+        dead_letter_exchange=f"{tag}.dlx",
+    )
+    app.conf.worker_enable_remote_control = False  # no pidbox queues for a test worker
+    yield app
+    with app.connection_for_write() as connection:
+        channel = connection.channel()
+        for name in (f"{tag}.events", f"{tag}.dead"):
+            channel.queue_delete(name)
+        for name in (f"{tag}.events", f"{tag}.dlx"):
+            channel.exchange_delete(name)
+        channel.close()
+
+
+@pytest.fixture
+def repo() -> FlakyEventRepository:
+    return FlakyEventRepository()
+
+
+@pytest.fixture
+def worker(app: Celery, repo: FlakyEventRepository) -> Iterator[None]:
+    cache = FakeHashCache()
+    register_tasks(
+        app,
+        deduplicate=lambda: DeduplicateEvent(cache=cache, events=repo),
+        max_retries=MAX_RETRIES,
+        backoff_base_seconds=0.01,
+        backoff_max_seconds=0.05,
+    )
+    with running_worker(app):
+        yield
+
+
+@pytest.fixture
+def queue(app: Celery) -> Iterator[CeleryQueue]:
+    queue = CeleryQueue(app)
+    yield queue
+    queue.close()
+
+
+@contextmanager
+def running_worker(app: Celery) -> Iterator[None]:
+    """A one-thread worker in this process, so it shares the fakes with the test.
+
+    Not the solo pool: there a reject issued while the task runs reaches the broker only at
+    the worker loop's next wake-up (up to 10 s), which would slow every dead-letter test.
+    """
+    with start_worker(
+        app, pool="threads", concurrency=1, perform_ping_check=False, shutdown_timeout=30
+    ) as worker:
+        yield
+        # start_worker raises the stop flag, but an idle worker loop looks at it only after
+        # its next timer (up to 10 s): raise it here and wake the loop.
+        state.should_terminate = 0
+        worker.hub.call_soon(lambda: None)
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition did not come true in time")
+        time.sleep(0.02)
+
+
+def depth(app: Celery, name: str) -> int:
+    with app.connection_for_write() as connection:
+        channel = connection.channel()
+        count = channel.queue_declare(name, passive=True).message_count
+        channel.close()
+        return int(count)
+
+
+def dead_queue(app: Celery) -> str:
+    arguments = app.amqp.queues[app.conf.task_default_queue].queue_arguments
+    return str(arguments["x-dead-letter-routing-key"])
+
+
+def put(queue: CeleryQueue, *batches: list[Event]) -> None:
+    async def main() -> None:
+        await asyncio.gather(*(queue.put(batch) for batch in batches))
+
+    asyncio.run(main())
+
+
+def test_queued_events_are_stored_exactly_once_by_the_worker(app, worker, queue, repo) -> None:
+    events = [an_event() for _ in range(50)]
+    copy = a_copy_of(events[0])
+
+    put(queue, *([event] for event in events), [copy])
+    put(queue, [events[1]])  # the same event queued twice: a redelivery
+
+    wait_until(lambda: len(repo.stored) == 50 and len(repo.duplicates) == 1)
+    wait_until(lambda: depth(app, app.conf.task_default_queue) == 0)
+    assert sorted(e.event_id for e in repo.stored) == sorted(e.event_id for e in events)
+    assert repo.duplicates[0].original_event_id == events[0].event_id
+    assert queue.stats.batches < 51
+
+
+def test_a_repository_down_for_a_while_is_retried_until_the_events_are_stored(
+    app, worker, queue, repo
+) -> None:
+    repo.failures = MAX_RETRIES  # the last allowed retry succeeds
+    events = [an_event(), an_event()]
+
+    put(queue, events)
+
+    wait_until(lambda: len(repo.stored) == 2)
+    assert repo.refused == MAX_RETRIES
+    assert sorted(e.event_id for e in repo.stored) == sorted(e.event_id for e in events)
+    wait_until(lambda: depth(app, app.conf.task_default_queue) == 0)
+    assert depth(app, dead_queue(app)) == 0
+
+
+def test_a_repository_down_for_good_dead_letters_the_message_and_replay_stores_it_once(
+    app, worker, queue, repo
+) -> None:
+    repo.failures = 10**9
+    events = [an_event(), an_event(), an_event()]
+
+    put(queue, events)
+
+    wait_until(lambda: depth(app, dead_queue(app)) == 1)
+    assert repo.refused == MAX_RETRIES + 1
+    assert repo.stored == []
+    assert depth(app, app.conf.task_default_queue) == 0
+
+    repo.failures = 0
+    assert CeleryDeadLetters(app).replay() == 1
+
+    wait_until(lambda: len(repo.stored) == 3)
+    assert sorted(e.event_id for e in repo.stored) == sorted(e.event_id for e in events)
+    wait_until(lambda: depth(app, app.conf.task_default_queue) == 0)
+    assert depth(app, dead_queue(app)) == 0
+    assert repo.refused == MAX_RETRIES + 1  # the replayed copy started with a fresh retry count
+
+
+def test_a_malformed_message_is_dead_lettered_at_once_and_the_worker_goes_on(
+    app, worker, queue, repo
+) -> None:
+    app.send_task(TASK_NAME, args=[[["not", "an", "event"]]], ignore_result=True)
+
+    wait_until(lambda: depth(app, dead_queue(app)) == 1)
+    put(queue, [an_event()])
+    wait_until(lambda: len(repo.stored) == 1)
+    assert repo.refused == 0
+
+
+def test_a_task_that_fails_for_another_reason_is_dead_lettered_without_retries(app, queue) -> None:
+    broken = BrokenDeduplicate()
+    register_tasks(app, deduplicate=lambda: broken, max_retries=MAX_RETRIES)  # type: ignore[arg-type, return-value]
+
+    with running_worker(app):
+        put(queue, [an_event()])
+        wait_until(lambda: depth(app, dead_queue(app)) == 1)
+
+    assert broken.calls == 1
+    assert depth(app, app.conf.task_default_queue) == 0
+
+
+def test_replay_moves_only_up_to_the_limit_and_nothing_from_an_empty_queue(app, queue) -> None:
+    broken = BrokenDeduplicate()
+    register_tasks(app, deduplicate=lambda: broken)  # type: ignore[arg-type, return-value]
+    with running_worker(app):
+        put(queue, [an_event()])
+        put(queue, [an_event()])
+        wait_until(lambda: depth(app, dead_queue(app)) == 2)
+
+    dead_letters = CeleryDeadLetters(app)
+    assert dead_letters.count() == 2
+    assert dead_letters.replay(limit=1) == 1
+    assert depth(app, app.conf.task_default_queue) == 1
+    assert dead_letters.replay() == 1
+    assert dead_letters.replay() == 0
+    assert depth(app, app.conf.task_default_queue) == 2

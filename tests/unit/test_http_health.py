@@ -1,0 +1,142 @@
+"""Health endpoints, OpenAPI and the app factory's hooks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import pytest
+from litestar import get
+from litestar.testing import TestClient
+
+from application.accept_events import AcceptEvents
+from domain.errors import BackendUnavailableError
+from domain.event import uuid7
+from infrastructure.app import create_app
+from tests.fakes import FakeQueue
+
+
+def client_for(probes: Mapping[str, Callable[[], None]], **app_options: object) -> TestClient:
+    accept_events = AcceptEvents(queue=FakeQueue(), clock=lambda: datetime.now(UTC), new_id=uuid7)
+    return TestClient(create_app(accept_events=accept_events, probes=probes, **app_options))
+
+
+def fine() -> None:
+    pass
+
+
+def down() -> None:
+    raise BackendUnavailableError("cache", "connection refused")
+
+
+def broken() -> None:
+    raise RuntimeError("a bug in the probe")
+
+
+def test_liveness_answers_ok_without_asking_any_backend():
+    with client_for({"broker": down}) as client:
+        response = client.get("/health/live")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readiness_answers_ok_when_every_backend_answers():
+    with client_for({"broker": fine, "cache": fine, "database": fine}) as client:
+        response = client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"broker": "ok", "cache": "ok", "database": "ok"},
+    }
+
+
+def test_readiness_answers_503_naming_each_backend_that_failed():
+    with client_for({"broker": fine, "cache": down, "database": broken}) as client:
+        response = client.get("/health/ready")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"] == {"broker": "ok", "cache": "unavailable", "database": "error"}
+    assert body["error"] == "service_unavailable"
+    assert "cache" in body["detail"] and "database" in body["detail"]
+    assert "bug" not in response.text
+
+
+def test_a_hanging_probe_times_out_instead_of_holding_the_answer():
+    release = threading.Event()
+    try:
+        with client_for({"database": release.wait, "cache": fine}, ready_timeout=0.2) as client:
+            started = time.monotonic()
+            response = client.get("/health/ready")
+            elapsed = time.monotonic() - started
+    finally:
+        release.set()
+
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "timeout", "cache": "ok"}
+    assert elapsed < 2
+
+
+def test_probes_run_in_parallel_off_the_event_loop():
+    def slow() -> None:
+        time.sleep(0.3)
+
+    with client_for({"broker": slow, "cache": slow, "database": slow}) as client:
+        client.get("/health/live")  # warm up the app
+        started = time.monotonic()
+        response = client.get("/health/ready")
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert elapsed < 0.85  # one after the other would take 0.9 s at least
+
+
+def test_openapi_is_served_at_schema_under_the_title_dedup():
+    with client_for({}) as client:
+        response = client.get("/schema/openapi.json")
+
+    assert response.status_code == 200
+    spec = response.json()
+    assert spec["info"]["title"] == "dedup"
+    assert {"/service-event", "/service-event/batch", "/health/live", "/health/ready"} <= set(
+        spec["paths"]
+    )
+    one = spec["paths"]["/service-event"]["post"]
+    assert one["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"
+    assert {"200", "400", "401", "413", "415", "422", "503"} <= set(one["responses"])
+
+
+def test_extra_route_handlers_plug_in_beside_the_api():
+    @get("/metrics", media_type="text/plain", include_in_schema=False)
+    async def metrics() -> str:
+        return "dedup_up 1\n"
+
+    with client_for({}, extra_route_handlers=[metrics]) as client:
+        response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.text == "dedup_up 1\n"
+
+
+def test_startup_and_shutdown_hooks_run_with_the_app():
+    calls: list[str] = []
+
+    with client_for(
+        {},
+        on_startup=[lambda: calls.append("up")],
+        on_shutdown=[lambda: calls.append("down")],
+    ):
+        assert calls == ["up"]
+
+    assert calls == ["up", "down"]
+
+
+@pytest.mark.parametrize("option", ["max_body_bytes", "max_batch", "max_depth"])
+def test_a_limit_below_one_is_refused_at_startup(option):
+    with pytest.raises(ValueError, match="must be positive"):
+        client_for({}, **{option: 0})
