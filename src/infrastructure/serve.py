@@ -6,6 +6,7 @@ import sys
 
 import uvicorn
 
+from infrastructure.commands import migrate
 from infrastructure.container import scheme
 from infrastructure.settings import Settings
 
@@ -18,6 +19,8 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
             file=sys.stderr,
         )
         return 2
+    if scheme(settings.clickhouse) == "chdb" and migrate(settings, action="up") != 0:
+        return 1  # embedded: the store is this process's own, so serving brings its schema
     uvicorn.run(
         "infrastructure.asgi:create_asgi_app",
         factory=True,

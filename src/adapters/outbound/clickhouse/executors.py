@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -80,6 +81,8 @@ class ServerExecutor(Executor):
     password: str = ""
     connect_timeout: float = 5.0
     _client: Any = field(default=None, init=False)
+    # One connection, not safe to share: the readiness probe and the writer take turns.
+    _lock: threading.RLock = field(factory=threading.RLock, init=False)
 
     def _driver(self) -> Any:
         if self._client is None:
@@ -101,7 +104,8 @@ class ServerExecutor(Executor):
         from clickhouse_driver.errors import Error  # type: ignore[import-untyped]
 
         try:
-            return self._driver().execute(sql, params, **kwargs)
+            with self._lock:
+                return self._driver().execute(sql, params, **kwargs)
         except (Error, OSError, EOFError) as exc:
             raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
 
@@ -128,9 +132,10 @@ class ServerExecutor(Executor):
         self._run(f"INSERT INTO {qualified(database, table.name)} ({names}) VALUES", encoded)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.disconnect()
-            self._client = None
+        with self._lock:
+            if self._client is not None:
+                self._client.disconnect()
+                self._client = None
 
 
 # --- embedded: chDB --------------------------------------------------------------------------
@@ -174,6 +179,8 @@ class ChdbExecutor(Executor):
 
     path: str
     _session: Any = field(default=None, init=False)
+    # One engine per process, driven by the queue thread and readiness probes: one at a time.
+    _lock: threading.RLock = field(factory=threading.RLock, init=False)
 
     def _engine(self) -> Any:
         if self._session is None:
@@ -186,9 +193,10 @@ class ChdbExecutor(Executor):
         import chdb
 
         try:
-            return self._engine().query(
-                sql, fmt, params={name: chdb_param(p.value) for name, p in params.items()}
-            )
+            with self._lock:
+                return self._engine().query(
+                    sql, fmt, params={name: chdb_param(p.value) for name, p in params.items()}
+                )
         except (RuntimeError, chdb.ChdbError, OSError) as exc:
             raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
 
@@ -209,13 +217,14 @@ class ChdbExecutor(Executor):
         names = ", ".join(ident(name) for name in table.names)
         sql = f"INSERT INTO {qualified(database, table.name)} ({names})"
         try:
-            with self._engine().send_insert(sql, "RowBinary") as inserter:
+            with self._lock, self._engine().send_insert(sql, "RowBinary") as inserter:
                 inserter.append(data)
                 inserter.finish()
         except (RuntimeError, chdb.ChdbError, OSError) as exc:
             raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
