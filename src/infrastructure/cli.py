@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from infrastructure.settings import Settings, SettingsError
+from infrastructure.settings import Settings, SettingsError, duration
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -31,6 +32,18 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     from infrastructure.commands import migrate
 
     return migrate(settings, action=args.action, steps=args.steps)
+
+
+def _archive(settings: Settings, args: argparse.Namespace) -> int:
+    from infrastructure.archive_commands import archive
+
+    return archive(settings, older_than=args.older_than, dry_run=args.dry_run)
+
+
+def _restore(settings: Settings, args: argparse.Namespace) -> int:
+    from infrastructure.archive_commands import restore
+
+    return restore(settings, args.files)
 
 
 def _replay_dead(settings: Settings, args: argparse.Namespace) -> int:
@@ -63,6 +76,30 @@ def parser() -> argparse.ArgumentParser:
     migrate.add_argument("action", nargs="?", choices=["up", "down", "status"], default="up")
     migrate.add_argument("--steps", type=int, default=1, help="with down: how many to roll back")
     migrate.set_defaults(run=_migrate)
+
+    archive = commands.add_parser(
+        "archive",
+        help="export day partitions older than the retention to verified files, then drop them",
+    )
+    archive.add_argument(
+        "--older-than",
+        type=duration,
+        default=None,
+        metavar="AGE",
+        help="instead of DEDUP_RETENTION, e.g. 7d",
+    )
+    archive.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be exported and dropped; change nothing",
+    )
+    archive.set_defaults(run=_archive)
+
+    restore = commands.add_parser(
+        "restore", help="put archived rows back (every file verified first; stored rows skipped)"
+    )
+    restore.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    restore.set_defaults(run=_restore)
 
     replay = commands.add_parser("replay-dead", help="put dead-lettered batches back on the queue")
     replay.set_defaults(run=_replay_dead)

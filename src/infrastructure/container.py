@@ -16,12 +16,20 @@ from adapters.outbound.clickhouse import (
     database_from_url,
     executor_from_url,
 )
+from adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
 from adapters.outbound.dead_letters import CeleryDeadLetters
+from adapters.outbound.file_archiver import FileArchiver
+from adapters.outbound.file_lock import FileLock
 from adapters.outbound.memory_hash_cache import MemoryHashCache
 from adapters.outbound.memory_queue import MemoryQueue
 from adapters.outbound.redis_hash_cache import RedisHashCache
 from application.accept_events import AcceptEvents
+from application.archive_events import ArchiveEvents
 from application.deduplicate_event import DeduplicateEvent
+from application.progress import NoProgress
+from application.purge_fingerprints import PurgeFingerprints
+from application.restore_events import RestoreEvents
+from application.run_retention import RunRetention
 from domain.event import uuid7
 from infrastructure.celery_app import create_celery_app
 from infrastructure.clock import utc_now
@@ -106,6 +114,36 @@ class Container(containers.DeclarativeContainer):
         new_id=providers.Object(uuid7),
         ignore_fields=settings.provided.ignore_fields,
         id_field=settings.provided.id_field,
+    )
+
+    partition_store = providers.Singleton(
+        ClickHousePartitionStore, executor=clickhouse_executor, database=clickhouse_database
+    )
+    archiver = providers.Singleton(FileArchiver, settings.provided.backups)
+    archive_lock = providers.Factory(
+        FileLock, providers.Callable(lambda s: s.data_dir / "archive.lock", settings)
+    )
+    progress = providers.Object(NoProgress())  # a terminal command overrides it with a bar
+    archive_events = providers.Factory(
+        ArchiveEvents,
+        store=partition_store,
+        archiver=archiver,
+        clock=providers.Object(utc_now),
+        retention=settings.provided.retention,
+        progress=progress,
+    )
+    purge_fingerprints = providers.Factory(
+        PurgeFingerprints,
+        store=partition_store,
+        clock=providers.Object(utc_now),
+        window=settings.provided.window,
+        progress=progress,
+    )
+    run_retention = providers.Factory(
+        RunRetention, archive=archive_events, purge=purge_fingerprints, lock=archive_lock
+    )
+    restore_events = providers.Factory(
+        RestoreEvents, archiver=archiver, target=partition_store, progress=progress
     )
 
 

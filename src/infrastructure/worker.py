@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from adapters.inbound.archive_tasks import register_archive_task
 from adapters.inbound.celery_tasks import register_tasks
 from infrastructure import celery_app
 from infrastructure.container import Container, scheme
@@ -30,6 +31,7 @@ def run_worker(settings: Settings, *, concurrency: int) -> int:
     app = container.celery_app()
     # A factory, not an instance: the clients behind it open in each child after the fork.
     register_tasks(app, deduplicate=container.deduplicate_event)
+    register_archive_task(app, retention=container.run_retention)
     celery_app.run_worker(app, concurrency=concurrency, loglevel=settings.log_level)
     return 0
 

@@ -36,7 +36,7 @@ from adapters.outbound.clickhouse.miniorm import (
 from adapters.outbound.clickhouse.tables import EVENT_DUPLICATES, EVENT_FINGERPRINTS, EVENTS
 from application.ports import PartitionStore, RestoreTarget
 from domain.archive import ArchivedTable, Partition, Record, Tally
-from domain.event import Event
+from domain.event import Event, EventId
 from domain.outcome import Duplicate
 
 SYSTEM_PARTS = Table(
@@ -128,9 +128,10 @@ class ClickHousePartitionStore(PartitionStore, RestoreTarget):
                 (
                     *head,
                     *_within(table, partition),
-                    f" AND {key} % ",
+                    # modulo(), not %: the server executor's driver formats with %.
+                    f" AND modulo({key}, ",
                     Param(pages, "UInt64"),
-                    " = ",
+                    ") = ",
                     Param(page, "UInt64"),
                 )
             )
@@ -165,7 +166,7 @@ class ClickHousePartitionStore(PartitionStore, RestoreTarget):
             inserted += len(missing)
         return inserted
 
-    def _missing(self, table: Table, records: Sequence[Record]) -> list[object]:
+    def _missing(self, table: Table, records: Sequence[Record]) -> list[EventId]:
         """The ids among the records that the table does not hold, in the records' order."""
         present: set[object] = set()
         for start in range(0, len(records), _LOOKUP_IDS):

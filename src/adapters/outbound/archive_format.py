@@ -1,0 +1,149 @@
+"""The archive file format: JSON Lines shaped like ClickHouse's JSONEachRow, and the manifest.
+
+A row is one JSON object per line, keyed by column name. FixedString digests are lowercase
+hex (raw bytes are not valid JSON text), DateTime is `YYYY-MM-DD HH:MM:SS` in UTC as
+JSONEachRow writes it, and `version` is left out of events: it is derived from event_id.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from domain.archive import ArchivedTable, ArchiveManifest, Record
+from domain.event import Event, EventId
+from domain.fingerprint import EventFingerprint
+from domain.outcome import Duplicate, DuplicateKind
+
+FORMAT = "dedup-archive/1"
+DATA_SUFFIX = ".jsonl.gz"
+MANIFEST_SUFFIX = ".manifest.json"
+_MOMENT_LENGTH = len("2026-11-29 12:00:00")
+# msgspec, not json: rows are millions, and it is five to ten times faster either way.
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(dict[str, Any])
+
+
+def moment_text(value: datetime) -> str:
+    """`YYYY-MM-DD HH:MM:SS` in UTC; ClickHouse DateTime holds whole seconds."""
+    return value.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat(sep=" ")
+
+
+def moment_from(text: str) -> datetime:
+    # fromisoformat, not strptime: ten times faster, which matters over millions of rows.
+    if len(text) != _MOMENT_LENGTH or text[10] != " ":
+        raise ValueError(f"expected YYYY-MM-DD HH:MM:SS, got {text!r}")
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def line_from_record(record: Record) -> bytes:
+    row: dict[str, str]
+    if isinstance(record, Event):
+        row = {
+            "event_id": str(record.event_id),
+            "fingerprint": record.fingerprint.hex,
+            "content": record.content.hex,
+            "received_at": moment_text(record.received_at),
+            "source": record.source,
+            "payload": record.payload,
+        }
+    else:
+        row = {
+            "event_id": str(record.event_id),
+            "fingerprint": record.fingerprint.hex,
+            "original_event_id": str(record.original_event_id),
+            "received_at": moment_text(record.received_at),
+            "kind": record.kind.value,
+        }
+    return _ENCODER.encode(row) + b"\n"
+
+
+def record_from_line(table: ArchivedTable, line: bytes) -> Record:
+    """Raises ValueError (or KeyError, TypeError) when the line is not a row of the table."""
+    row = _DECODER.decode(line)
+    if table is ArchivedTable.EVENTS:
+        return Event(
+            event_id=EventId(UUID(row["event_id"])),
+            fingerprint=EventFingerprint.from_hex(row["fingerprint"]),
+            content=EventFingerprint.from_hex(row["content"]),
+            received_at=moment_from(row["received_at"]),
+            source=_text(row["source"]),
+            payload=_text(row["payload"]),
+        )
+    if table is ArchivedTable.DUPLICATES:
+        return Duplicate(
+            event_id=EventId(UUID(row["event_id"])),
+            fingerprint=EventFingerprint.from_hex(row["fingerprint"]),
+            original_event_id=EventId(UUID(row["original_event_id"])),
+            received_at=moment_from(row["received_at"]),
+            kind=DuplicateKind(row["kind"]),
+        )
+    raise ValueError(f"{table.value} is not archived to files")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def manifest_json(manifest: ArchiveManifest) -> bytes:
+    document = {
+        "format": FORMAT,
+        "table": manifest.table.value,
+        "day": manifest.day.isoformat(),
+        "file": manifest.file.name,
+        "rows": manifest.rows,
+        # A string: JSON readers that use doubles would round a 64-bit sum.
+        "id_sum": str(manifest.id_sum),
+        "min_received_at": _optional_moment(manifest.min_received_at),
+        "max_received_at": _optional_moment(manifest.max_received_at),
+        "sha256": manifest.sha256,
+    }
+    return json.dumps(document, indent=2).encode() + b"\n"
+
+
+def manifest_from_json(data: bytes, *, directory: Path) -> ArchiveManifest:
+    """Raises ValueError (or KeyError, TypeError) when this is not a manifest we wrote."""
+    document = json.loads(data)
+    if document.get("format") != FORMAT:
+        raise ValueError(f"unknown manifest format {document.get('format')!r}")
+    name = document["file"]
+    if not isinstance(name, str) or Path(name).name != name:
+        raise ValueError("the manifest names its file with a path; expected a bare name")
+    return ArchiveManifest(
+        table=ArchivedTable(document["table"]),
+        day=date.fromisoformat(document["day"]),
+        file=directory / name,
+        rows=int(document["rows"]),
+        id_sum=int(document["id_sum"]),
+        min_received_at=_moment_or_none(document["min_received_at"]),
+        max_received_at=_moment_or_none(document["max_received_at"]),
+        sha256=str(document["sha256"]),
+    )
+
+
+def _optional_moment(value: datetime | None) -> str | None:
+    return None if value is None else moment_text(value)
+
+
+def _moment_or_none(value: str | None) -> datetime | None:
+    return None if value is None else moment_from(value)
+
+
+def data_name(table: ArchivedTable, day: date, attempt: int) -> str:
+    """`events-2026-11-20.jsonl.gz`, then `events-2026-11-20.1.jsonl.gz`, ... never reused."""
+    suffix = f".{attempt}" if attempt else ""
+    return f"{table.value}-{day.isoformat()}{suffix}{DATA_SUFFIX}"
+
+
+def manifest_path(file: Path) -> Path:
+    """The manifest beside a data file (given the data file or the manifest itself)."""
+    if file.name.endswith(MANIFEST_SUFFIX):
+        return file
+    return file.with_name(file.name.removesuffix(DATA_SUFFIX) + MANIFEST_SUFFIX)

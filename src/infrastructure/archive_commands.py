@@ -1,0 +1,138 @@
+"""`dedup archive` and `dedup restore`: build the use cases, run them, report to the operator."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TextIO
+
+from attrs import frozen
+
+from application.ports import Lock, Progress
+from application.restore_events import RestoreEvents
+from application.run_retention import RetentionReport, RunRetention, exclusively
+from domain.archive import ArchiveAction, ArchiveError
+from domain.errors import BackendUnavailableError
+from infrastructure.console_progress import console_progress
+from infrastructure.container import Container
+from infrastructure.settings import Settings
+
+LOCK_FILE = "archive.lock"
+
+
+@frozen
+class ArchiveTools:
+    """What the two commands need; `close` releases the database connection."""
+
+    retention: RunRetention
+    restore: RestoreEvents
+    lock: Lock
+    close: Callable[[], None]
+
+
+Build = Callable[[Settings, Progress], ArchiveTools]
+
+
+def lock_path(settings: Settings) -> Path:
+    return settings.data_dir / LOCK_FILE
+
+
+def build_archive_tools(settings: Settings, progress: Progress) -> ArchiveTools:
+    """The objects behind both commands, from the composition root."""
+    container = Container(settings=settings)
+    container.progress.override(progress)
+    return ArchiveTools(
+        retention=container.run_retention(),
+        restore=container.restore_events(),
+        lock=container.archive_lock(),
+        close=container.clickhouse_executor().close,
+    )
+
+
+def archive(
+    settings: Settings,
+    *,
+    older_than: timedelta | None,
+    dry_run: bool,
+    build: Build = build_archive_tools,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Archive and purge once; 0 when done or when another run is already at it."""
+    out, err = out or sys.stdout, err or sys.stderr
+    with console_progress(out) as progress:
+        tools = build(settings, progress)
+        try:
+            report = tools.retention.execute(older_than=older_than, dry_run=dry_run)
+        except (BackendUnavailableError, ArchiveError) as exc:
+            print(
+                f"dedup archive: stopped: {exc}; every row is still in ClickHouse or in a "
+                "verified file, run it again",
+                file=err,
+            )
+            return 1
+        finally:
+            tools.close()
+    if report is None:
+        print(
+            f"dedup archive: already running (lock {lock_path(settings)}); nothing to do", file=out
+        )
+        return 0
+    print(_summary(report, settings=settings, dry_run=dry_run), file=out)
+    return 0
+
+
+def restore(
+    settings: Settings,
+    files: Sequence[Path],
+    *,
+    build: Build = build_archive_tools,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Verify every file, then put back the rows not stored yet; 1 when refused or stopped."""
+    out, err = out or sys.stdout, err or sys.stderr
+    with console_progress(out) as progress:
+        tools = build(settings, progress)
+        try:
+            with exclusively(tools.lock) as acquired:
+                if not acquired:
+                    print(
+                        f"dedup restore: an archive or restore run holds {lock_path(settings)}; "
+                        "try again when it has finished",
+                        file=err,
+                    )
+                    return 1
+                restored = tools.restore.execute(files)
+        except ArchiveError as exc:
+            print(f"dedup restore: refused: {exc}", file=err)
+            return 1
+        except BackendUnavailableError as exc:
+            print(f"dedup restore: stopped: {exc}; running it again is safe", file=err)
+            return 1
+        finally:
+            tools.close()
+    rows = sum(f.rows for f in restored)
+    inserted = sum(f.inserted for f in restored)
+    print(
+        f"restored {len(restored)} files: {inserted} of {rows} rows inserted, "
+        f"{rows - inserted} were stored already",
+        file=out,
+    )
+    return 0
+
+
+def _summary(report: RetentionReport, *, settings: Settings, dry_run: bool) -> str:
+    moved = [s for s in report.archived if s.action is not ArchiveAction.KEEP_CHANGED]
+    kept = len(report.archived) - len(moved)
+    verb = "would archive" if dry_run else "archived"
+    lines = [
+        f"{verb} {len(moved)} partitions ({sum(s.rows for s in moved)} rows) to {settings.backups}",
+        f"{'would purge' if dry_run else 'purged'} {len(report.purged)} fingerprint partitions "
+        f"older than the dedup window ({settings.window.days} days)",
+    ]
+    if kept:
+        lines.append(f"kept {kept} partitions whose rows changed meanwhile; the next run retries")
+    return "\n".join(lines)
