@@ -54,6 +54,7 @@ def test_values_are_parsed_into_business_types() -> None:
         ("DEDUP_BROKER_URL", "kafka://x"),
         ("DEDUP_CLICKHOUSE_URL", "postgres://x"),
         ("DEDUP_ARCHIVE_SCHEDULE", "weekly"),
+        ("DEDUP_ARCHIVE_SCHEDULE", "99 * * * *"),
         ("DEDUP_API_KEYS", "web"),
         ("DEDUP_QUEUE_TYPE", "stream"),
         ("DEDUP_WINDWO", "30d"),

@@ -173,6 +173,56 @@ def _placeholder(name: str, param: Param) -> str:
     return "{" + name + ":" + param.type + "}"
 
 
+class _StoreLocks:
+    """One exclusive lock per embedded store and process: two processes never write one store.
+
+    chDB would open a store another process is writing to, and both would then keep their
+    own idea of its parts; an archive run dropping partitions under a serving process would
+    corrupt it. Within one process the lock is shared by every executor on the same path.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held: dict[str, tuple[int, int]] = {}
+
+    def acquire(self, path: str) -> None:
+        import fcntl
+        import os
+
+        key = os.path.realpath(path)
+        with self._guard:
+            if key in self._held:
+                fd, count = self._held[key]
+                self._held[key] = (fd, count + 1)
+                return
+            os.makedirs(key, exist_ok=True)
+            fd = os.open(os.path.join(key, ".dedup.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise BackendUnavailableError(
+                    BACKEND,
+                    f"the embedded store {key} is in use by another process"
+                    " (stop `dedup serve` first, or use a ClickHouse server)",
+                ) from None
+            self._held[key] = (fd, 1)
+
+    def release(self, path: str) -> None:
+        import os
+
+        key = os.path.realpath(path)
+        with self._guard:
+            fd, count = self._held.pop(key, (-1, 0))
+            if count > 1:
+                self._held[key] = (fd, count - 1)
+            elif fd >= 0:
+                os.close(fd)  # closing the descriptor releases the flock
+
+
+_STORE_LOCKS = _StoreLocks()
+
+
 @define
 class ChdbExecutor(Executor):
     """ClickHouse in this process (chDB); one engine per process, bound to one path at a time."""
@@ -186,7 +236,12 @@ class ChdbExecutor(Executor):
         if self._session is None:
             from chdb import session
 
-            self._session = session.Session(self.path)  # type: ignore[no-untyped-call]
+            _STORE_LOCKS.acquire(self.path)
+            try:
+                self._session = session.Session(self.path)  # type: ignore[no-untyped-call]
+            except BaseException:
+                _STORE_LOCKS.release(self.path)
+                raise
         return self._session
 
     def _run(self, sql: str, params: dict[str, Param], fmt: str) -> Any:
@@ -228,3 +283,4 @@ class ChdbExecutor(Executor):
             if self._session is not None:
                 self._session.close()
                 self._session = None
+                _STORE_LOCKS.release(self.path)

@@ -1,0 +1,73 @@
+"""The embedded profile's beat: retention on DEDUP_ARCHIVE_SCHEDULE inside the serving process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from celery.schedules import crontab
+
+from infrastructure.clock import utc_now
+
+log = logging.getLogger(__name__)
+
+
+class RetentionScheduler:
+    """Runs `job` whenever the crontab is due; the last run is kept in a file across restarts."""
+
+    def __init__(
+        self,
+        *,
+        schedule: crontab,
+        job: Callable[[], object],
+        state_file: Path,
+        clock: Callable[[], datetime] = utc_now,
+        max_sleep: float = 60.0,
+    ) -> None:
+        self._schedule = schedule
+        self._job = job
+        self._state = state_file
+        self._clock = clock
+        self._max_sleep = max_sleep
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="retention-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def last_run(self) -> datetime:
+        """When the job last ran; a first start counts as a run, so it waits for the schedule."""
+        try:
+            return datetime.fromisoformat(self._state.read_text().strip())
+        except (OSError, ValueError):
+            now = self._clock()
+            self._remember(now)
+            return now
+
+    def _remember(self, when: datetime) -> None:
+        self._state.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._state.with_suffix(".tmp")
+        temporary.write_text(when.isoformat())
+        temporary.replace(self._state)
+
+    def _run(self) -> None:
+        last = self.last_run()
+        while not self._stopping.is_set():
+            due, wait = self._schedule.is_due(last)
+            if due:
+                last = self._clock()
+                self._remember(last)  # before the job: a crash mid-run must not loop on restart
+                try:
+                    self._job()
+                except Exception:  # the job is idempotent; the next schedule finishes it
+                    log.exception("scheduled retention run failed")
+            self._stopping.wait(min(max(float(wait), 0.1), self._max_sleep))
