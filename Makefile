@@ -20,7 +20,6 @@ $(STAMP): pyproject.toml
 
 ## run: the service on this machine, embedded (chDB + in-process queue), data under ./var
 run: install
-	$(BIN)/dedup migrate up
 	$(BIN)/dedup serve
 
 ## run-stack: API + worker + beat on the real Redis, RabbitMQ and ClickHouse servers
