@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from attrs import Factory, define
 
-from application.ports import EventRepository, HashCache, Queue
+from application.ports import Contender, EventRepository, HashCache, Queue
 from domain.errors import BackendUnavailableError
 from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
@@ -37,21 +37,36 @@ class FakeHashCache(HashCache):
 
 @define
 class FakeEventRepository(EventRepository):
+    """`stored` is the raw events table (a race may leave a fingerprint twice); `final()` folds
+    it as ReplacingMergeTree does. `unseen` ids are stored but missed by owners(), as when the
+    lookup of a racing batch ran just before their insert landed. `crash_after_insert` makes
+    the next events insert land and then the repository go down, as a worker dying between
+    its insert and the check after it."""
+
     stored: list[Event] = Factory(list)
     duplicates: list[Duplicate] = Factory(list)
     down: bool = False
     window_seconds: int = 30 * 24 * 3600
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    unseen: set[EventId] = Factory(set)
+    crash_after_insert: bool = False
 
     def owners(self, fingerprints: Collection[EventFingerprint]) -> dict[EventFingerprint, Holder]:
         self._check()
-        wanted = set(fingerprints)
-        since = self.clock() - timedelta(seconds=self.window_seconds)
-        found: dict[EventFingerprint, Holder] = {}
-        for event in sorted(self.stored, key=lambda e: e.event_id):
-            if event.fingerprint in wanted and event.received_at >= since:
-                found.setdefault(event.fingerprint, event.holder)
-        return found
+        return {
+            fp: contenders[0].holder
+            for fp, contenders in self._holders(fingerprints, skip=self.unseen).items()
+        }
+
+    def contested(
+        self, fingerprints: Collection[EventFingerprint]
+    ) -> dict[EventFingerprint, list[Contender]]:
+        self._check()
+        return {
+            fp: contenders
+            for fp, contenders in self._holders(fingerprints, skip=set()).items()
+            if len(contenders) > 1
+        }
 
     def recorded(self, duplicates: Collection[Duplicate]) -> set[EventId]:
         self._check()
@@ -63,6 +78,36 @@ class FakeEventRepository(EventRepository):
         self.stored.extend(events)
         known = {dup.event_id for dup in self.duplicates}
         self.duplicates.extend(dup for dup in duplicates if dup.event_id not in known)
+        if events and self.crash_after_insert:
+            self.crash_after_insert, self.down = False, True
+
+    def final(self) -> list[Event]:
+        """The events table as a read with FINAL sees it: the smallest id per fingerprint."""
+        kept: dict[EventFingerprint, Event] = {}
+        for event in sorted(self.stored, key=lambda e: e.event_id):
+            kept.setdefault(event.fingerprint, event)
+        return list(kept.values())
+
+    def _holders(
+        self, fingerprints: Collection[EventFingerprint], *, skip: set[EventId]
+    ) -> dict[EventFingerprint, list[Contender]]:
+        wanted = set(fingerprints)
+        since = self.clock() - timedelta(seconds=self.window_seconds)
+        found: dict[EventFingerprint, list[Contender]] = {}
+        for event in sorted(self.stored, key=lambda e: e.event_id):
+            if event.fingerprint in wanted and event.received_at >= since:
+                if event.event_id in skip:
+                    continue
+                contenders = found.setdefault(event.fingerprint, [])
+                if all(c.event_id != event.event_id for c in contenders):
+                    contenders.append(
+                        Contender(
+                            event_id=event.event_id,
+                            content=event.content,
+                            received_at=event.received_at,
+                        )
+                    )
+        return found
 
     def _check(self) -> None:
         if self.down:

@@ -1,15 +1,36 @@
-"""The worker's use case: the claim protocol of DESIGN.md §3, one batch at a time."""
+"""The worker's use case: the claim protocol of DESIGN.md §3, one batch at a time.
+
+The race §3 step 4 leaves to the merge is settled here instead. Redis loses a claim between one
+copy's claim and its insert while a second copy is in flight: both find no owner and both are
+inserted. So after its insert a batch asks the repository once more which of its fingerprints
+are held by more than one stored event. The smallest event_id wins — the row events'
+ReplacingMergeTree keeps (version = 2**64-1 - (event_id >> 64)) and the one owners() names —
+and every other contender is recorded as a duplicate of it; Redis is pointed at the winner.
+Of two racing batches, the one whose insert landed last sees both rows, so at least one settles
+the contest; a batch that died between its insert and the check is redelivered, and the retry
+checks its already-stored events too (a losing event's retry finds the winner in owners()).
+Recording is idempotent: event_duplicates folds by event_id and recorded() skips known rows.
+
+What is left, each needing a lost claim at the exact moment of a race on top:
+- a copy that arrived while the loser held the Redis claim, before the contest was settled, is
+  recorded against the loser: a chain copy → loser → winner. Readers resolve chains by
+  following original_event_id until it names a stored event;
+- contenders whose ids share their upper 64 bits (same millisecond and the same 12 random bits
+  of a UUIDv7) have equal versions, and the merge keeps the later insert instead;
+- contenders received on different UTC days sit in different partitions, which a merge never
+  folds, so events keeps both (the loser is then in events and in event_duplicates).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
-from attrs import frozen
+from attrs import define, field, frozen
 
-from application.ports import EventRepository, HashCache
+from application.ports import Contender, EventRepository, HashCache
 from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
-from domain.outcome import BatchOutcome, Duplicate, Outcome
+from domain.outcome import BatchOutcome, Duplicate, DuplicateKind, Outcome
 
 
 def _grouped(batch: Iterable[Event]) -> dict[EventFingerprint, list[Event]]:
@@ -23,6 +44,36 @@ def _grouped(batch: Iterable[Event]) -> dict[EventFingerprint, list[Event]]:
     return groups
 
 
+def _kind(content: EventFingerprint, original: Holder) -> DuplicateKind:
+    return DuplicateKind.CONTENT if content == original.content else DuplicateKind.KEY_CONFLICT
+
+
+def _losers(fingerprint: EventFingerprint, contenders: Sequence[Contender]) -> list[Duplicate]:
+    """Every contender but the first (the winner), recorded as a duplicate of the winner."""
+    winner = contenders[0].holder
+    return [
+        Duplicate(
+            event_id=loser.event_id,
+            fingerprint=fingerprint,
+            original_event_id=winner.event_id,
+            received_at=loser.received_at,
+            kind=_kind(loser.content, winner),
+        )
+        for loser in contenders[1:]
+    ]
+
+
+@define
+class _Plan:
+    """What a batch decided before writing: events to insert, copies and their owners."""
+
+    outcomes: dict[EventId, Outcome] = field(factory=dict)
+    to_store: list[Event] = field(factory=list)
+    copies: list[tuple[Event, Holder]] = field(factory=list)
+    settled: set[EventFingerprint] = field(factory=set)  # stored by this batch's own events
+    repoint: dict[EventFingerprint, Holder] = field(factory=dict)
+
+
 @frozen
 class DeduplicateEvent:
     """Store each distinct event once; record every later copy against the stored one."""
@@ -34,40 +85,67 @@ class DeduplicateEvent:
         groups = _grouped(batch)
         if not groups:
             return BatchOutcome(outcomes={}, stored=(), duplicates=())
+        plan = self._plan(groups)
+        if plan.to_store:
+            self.events.save(events=plan.to_store, duplicates=[])
+        winners, losers = self._contests(plan.settled)
+        plan.repoint |= winners
+        duplicates = [
+            Duplicate.of(
+                event,
+                original=(original := winners.get(event.fingerprint, owner)).event_id,
+                conflicting=event.content != original.content,
+            )
+            for event, owner in plan.copies
+        ]
+        return self._record(plan, [*duplicates, *losers])
+
+    def _plan(self, groups: dict[EventFingerprint, list[Event]]) -> _Plan:
+        """Claim, look up, and decide each event: store it, skip it, or record it as a copy."""
         held = self.cache.claim({fp: group[0].holder for fp, group in groups.items()})
         stored = self.events.owners(groups.keys())
-
-        outcomes: dict[EventId, Outcome] = {}
-        to_store: list[Event] = []
-        duplicates: list[Duplicate] = []
-        repoint: dict[EventFingerprint, Holder] = {}
+        plan = _Plan()
         for fp, group in groups.items():
             owner = stored.get(fp) or held[fp]
             if fp in stored and held[fp] != owner:
-                repoint[fp] = owner
+                plan.repoint[fp] = owner
             for event in group:
                 if event.event_id != owner.event_id:
-                    duplicates.append(
-                        Duplicate.of(
-                            event,
-                            original=owner.event_id,
-                            conflicting=event.content != owner.content,
-                        )
-                    )
-                elif fp in stored:
-                    outcomes[event.event_id] = Outcome.ALREADY_STORED
+                    plan.copies.append((event, owner))
+                    continue
+                plan.settled.add(fp)
+                if fp in stored:
+                    plan.outcomes[event.event_id] = Outcome.ALREADY_STORED
                 else:
-                    outcomes[event.event_id] = Outcome.STORED
-                    to_store.append(event)
+                    plan.outcomes[event.event_id] = Outcome.STORED
+                    plan.to_store.append(event)
+        return plan
 
+    def _contests(
+        self, settled: Collection[EventFingerprint]
+    ) -> tuple[dict[EventFingerprint, Holder], list[Duplicate]]:
+        """The winner of each fingerprint stored twice, and every loser as its duplicate."""
+        contested = self.events.contested(settled) if settled else {}
+        winners = {fp: contenders[0].holder for fp, contenders in contested.items()}
+        losers = [dup for fp, contenders in contested.items() for dup in _losers(fp, contenders)]
+        return winners, losers
+
+    def _record(self, plan: _Plan, duplicates: list[Duplicate]) -> BatchOutcome:
+        """Write the duplicates not recorded yet, point the cache, say what became of each."""
         already = self.events.recorded(duplicates) if duplicates else set()
         fresh = [dup for dup in duplicates if dup.event_id not in already]
+        # A loser from another batch is recorded here too; outcomes speak of this batch only.
+        mine = plan.outcomes.keys() | {event.event_id for event, _owner in plan.copies}
         for dup in duplicates:
-            outcomes[dup.event_id] = (
-                Outcome.ALREADY_RECORDED if dup.event_id in already else Outcome.DUPLICATE
-            )
-        if to_store or fresh:
-            self.events.save(events=to_store, duplicates=fresh)
-        if repoint:
-            self.cache.point(repoint)
-        return BatchOutcome(outcomes=outcomes, stored=tuple(to_store), duplicates=tuple(fresh))
+            if dup.event_id in mine:
+                recorded = dup.event_id in already
+                plan.outcomes[dup.event_id] = (
+                    Outcome.ALREADY_RECORDED if recorded else Outcome.DUPLICATE
+                )
+        if fresh:
+            self.events.save(events=[], duplicates=fresh)
+        if plan.repoint:
+            self.cache.point(plan.repoint)
+        return BatchOutcome(
+            outcomes=plan.outcomes, stored=tuple(plan.to_store), duplicates=tuple(fresh)
+        )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
+
+from attrs import frozen
 
 from domain.archive import ArchivedTable, ArchiveManifest, Partition, Record, Tally
 from domain.event import Event, EventId, Holder
@@ -24,11 +27,30 @@ class HashCache(Protocol):
         ...
 
 
+@frozen
+class Contender:
+    """One of several stored events that hold the same fingerprint (the race of DESIGN.md §3.4)."""
+
+    event_id: EventId
+    content: EventFingerprint
+    received_at: datetime
+
+    @property
+    def holder(self) -> Holder:
+        return Holder(event_id=self.event_id, content=self.content)
+
+
 class EventRepository(Protocol):
     """ClickHouse, the truth: stored events, their fingerprints, recorded duplicates."""
 
     def owners(self, fingerprints: Collection[EventFingerprint]) -> dict[EventFingerprint, Holder]:
-        """The stored owner of each fingerprint in the dedup window; absent means none."""
+        """The stored owner (smallest event_id) of each fingerprint in the dedup window."""
+        ...
+
+    def contested(
+        self, fingerprints: Collection[EventFingerprint]
+    ) -> dict[EventFingerprint, list[Contender]]:
+        """Those fingerprints stored by more than one event, each list smallest event_id first."""
         ...
 
     def recorded(self, duplicates: Collection[Duplicate]) -> set[EventId]:

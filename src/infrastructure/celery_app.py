@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from celery import Celery, bootsteps
@@ -35,7 +36,7 @@ def create_celery_app(
     dead_letter_exchange: str = "dedup.dlx",
     quorum: bool = False,
     delivery_limit: int = 20,
-    prefetch: int = 4,
+    prefetch: int = 2,
     main: str = "dedup",
 ) -> Celery:
     """A Celery app on RabbitMQ that acks a message only once its task succeeded."""
@@ -81,6 +82,8 @@ def create_celery_app(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=False,
+        # Unacked messages in flight = prefetch x threads: a full batch waits in every thread
+        # while the next one is already here, so a flush never waits for the broker.
         worker_prefetch_multiplier=prefetch,
         # Unacked messages come back on a lost connection anyway; do not run them twice here.
         worker_cancel_long_running_tasks_on_connection_loss=True,
@@ -93,10 +96,14 @@ def run_worker(
     app: Celery,
     *,
     concurrency: int,
-    pool: Pool = "prefork",
+    pool: Pool = "threads",
     loglevel: str = "INFO",
 ) -> None:
-    """Run a worker on the events queue until it is stopped; tasks must be registered first."""
+    """Run a worker on the events queue until it is stopped; tasks must be registered first.
+
+    The thread pool by default: each task only waits for its batch (BatchGatherer), so
+    concurrency is how many messages one batch can gather, not how many CPUs work.
+    """
     app.worker_main(
         [
             "worker",
@@ -104,6 +111,9 @@ def run_worker(
             f"--pool={pool}",
             f"--loglevel={loglevel}",
             f"--queues={app.conf.task_default_queue}",
+            # A node name of its own: two workers on one host would otherwise fight over one
+            # exclusive remote-control (pidbox) queue, and the second would die at start.
+            f"--hostname=dedup-{os.getpid()}@%h",
             "--without-gossip",
             "--without-mingle",
         ]

@@ -23,6 +23,7 @@ from adapters.outbound.file_lock import FileLock
 from adapters.outbound.memory_hash_cache import MemoryHashCache
 from adapters.outbound.memory_queue import MemoryQueue
 from adapters.outbound.redis_hash_cache import RedisHashCache
+from adapters.outbound.timed_event_repository import TimedEventRepository
 from application.accept_events import AcceptEvents
 from application.archive_events import ArchiveEvents
 from application.deduplicate_event import DeduplicateEvent
@@ -88,8 +89,9 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(MemoryHashCache, ttl_seconds=cache_ttl_seconds),
     )
 
+    timed_event_repository = providers.Singleton(TimedEventRepository, inner=event_repository)
     deduplicate_event = providers.Factory(
-        DeduplicateEvent, cache=hash_cache, events=event_repository
+        DeduplicateEvent, cache=hash_cache, events=timed_event_repository
     )
 
     celery_app = providers.Singleton(

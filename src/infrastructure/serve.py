@@ -8,6 +8,7 @@ import uvicorn
 
 from infrastructure.commands import migrate
 from infrastructure.container import scheme
+from infrastructure.metrics_dir import metrics_dir_of, prepare_metrics_dir
 from infrastructure.settings import Settings
 
 
@@ -21,6 +22,10 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
         return 2
     if scheme(settings.clickhouse) == "chdb" and migrate(settings, action="up") != 0:
         return 1  # embedded: the store is this process's own, so serving brings its schema
+    if workers > 1:
+        # Every process answers some scrapes of GET /metrics: they share counters through
+        # files, and uvicorn's children inherit the variable that says where.
+        prepare_metrics_dir(metrics_dir_of(settings.data_dir, f"serve-{port}"))
     uvicorn.run(
         "infrastructure.asgi:create_asgi_app",
         factory=True,

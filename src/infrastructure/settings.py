@@ -70,6 +70,13 @@ def crontab(text: str) -> str:
     return text
 
 
+def optional_port(text: str) -> int | None:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise ValueError(f"expected a TCP port 1-65535, got {text!r}")
+    return value
+
+
 def optional_name(text: str) -> str | None:
     return text.strip() or None
 
@@ -111,6 +118,7 @@ class Settings:
     log_format: str = _env(choice("text", "json"), "text")
     migrations_dir: Path = _env(Path, Path(__file__).resolve().parents[2] / "migrations")
     queue_name: str = _env(str, "dedup.events")
+    metrics_port: int | None = _env(optional_port, None)
 
     @property
     def clickhouse(self) -> str:

@@ -1,18 +1,30 @@
-"""The worker's edge: one Celery task that decodes a message and runs DeduplicateEvent on it."""
+"""The worker's edge: a Celery task that decodes a message and waits for its batch to be stored.
+
+Group commit (issue 3): the worker runs Celery's thread pool; each task hands its events to the
+process's BatchGatherer and blocks until one DeduplicateEvent run over everything pending has
+taken them. Celery's own semantics stay per message: the task returns (and the message is acked)
+only after that run succeeded; a failed run reaches every task of the batch, each of which then
+retries with backoff or is dead-lettered on its own.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import random
+import threading
+import time
 from collections.abc import Callable
 
 from celery import Celery, Task
 from celery.exceptions import Reject
+from celery.worker.request import Request
 
+from adapters.inbound.batch_gatherer import BatchGatherer
 from application.deduplicate_event import DeduplicateEvent
 from application.messages import events_from_message
 from domain.errors import BackendUnavailableError
+from domain.event import Event
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +41,24 @@ def backoff_seconds(retries: int, *, base: float, cap: float) -> int:
     return max(1, math.ceil(random.uniform(0.5, 1.0) * min(cap, base * 2**retries)))
 
 
+class SerialAckRequest(Request):
+    """Acks and rejects one at a time: the pool's threads share the consumer's AMQP channel.
+
+    With the thread pool Celery acks from the thread that ran the task, and after a flush
+    many of them finish at once; py-amqp does not lock its socket writes.
+    """
+
+    _channel_lock = threading.Lock()
+
+    def acknowledge(self) -> None:
+        with self._channel_lock:
+            super().acknowledge()
+
+    def reject(self, requeue: bool = False) -> None:
+        with self._channel_lock:
+            super().reject(requeue=requeue)
+
+
 def register_tasks(
     app: Celery,
     *,
@@ -36,14 +66,40 @@ def register_tasks(
     max_retries: int = 8,
     backoff_base_seconds: float = 1.0,
     backoff_max_seconds: float = 60.0,
+    max_batch_events: int = 20_000,
+    min_flush_interval_seconds: float = 0.2,
+    batch_timeout_seconds: float = 120.0,
 ) -> Task:
     """Register `events.deduplicate`; `deduplicate` is called in the worker process, after fork.
 
-    The task owns only the ack policy: success acks; BackendUnavailableError retries with
-    backoff (the retry message is published before the original is acked); after max_retries,
-    or at once for a malformed message or any other error, the task fails and the broker
-    dead-letters the message (acks_late, no ack on failure).
+    Each task waits for a batch of up to max_batch_events, flushed at most every
+    min_flush_interval_seconds, to be stored (see BatchGatherer). The task owns only the ack
+    policy: success acks; BackendUnavailableError (also: the batch not stored within
+    batch_timeout_seconds) retries with backoff (the retry message is published before the
+    original is acked); after max_retries, or at once for a malformed message or any other
+    error, the task fails and the broker dead-letters the message (acks_late, no ack on
+    failure).
     """
+
+    def store(batch: list[Event]) -> None:
+        began = time.perf_counter()
+        outcome = deduplicate().execute(batch)
+        log.debug(
+            "batch of %d events: %d stored, %d duplicates recorded, in %.3fs",
+            len(batch),
+            len(outcome.stored),
+            len(outcome.duplicates),
+            time.perf_counter() - began,
+        )
+
+    gatherer: BatchGatherer[Event] = BatchGatherer(
+        store,
+        backend="worker",
+        max_items=max_batch_events,
+        min_interval_seconds=min_flush_interval_seconds,
+        timeout_seconds=batch_timeout_seconds,
+        name="dedup-batch",
+    )
 
     @app.task(
         name=TASK_NAME,
@@ -53,6 +109,7 @@ def register_tasks(
         acks_late=True,
         reject_on_worker_lost=True,
         ignore_result=True,
+        Request=SerialAckRequest,
     )
     def deduplicate_events(task: Task, message: object) -> None:
         try:
@@ -62,7 +119,7 @@ def register_tasks(
             # Retrying cannot fix it; rejecting without requeue sends it to the dead letters.
             raise Reject(f"malformed message: {exc}", requeue=False) from exc
         try:
-            deduplicate().execute(events)
+            gatherer.submit(events)
         except BackendUnavailableError as exc:
             delay = backoff_seconds(
                 task.request.retries, base=backoff_base_seconds, cap=backoff_max_seconds

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 
 from celery import Celery
 from kombu import Connection, Producer
 
+from adapters.metrics import record_publish, record_publish_failure
 from adapters.outbound.dead_letters import broker_errors, dead_letter_queue_of, events_queue_of
 from adapters.outbound.group_commit import CommitStats, GroupCommitter
 from application.messages import events_to_message
@@ -51,7 +53,8 @@ class CeleryQueue(Queue):
         self._task_name = task_name
         self._events = events_queue_of(app, queue_name)
         # Declared with every new connection, so a dead letter always has somewhere to go.
-        self._declare = [self._events, dead_letter_queue_of(self._events)]
+        self._dead = dead_letter_queue_of(self._events)
+        self._declare = [self._events, self._dead]
         self._timeout = timeout_seconds
         self._connection: Connection | None = None
         self._producer: Producer | None = None
@@ -86,6 +89,32 @@ class CeleryQueue(Queue):
         finally:
             connection.release()
 
+    def depth(self) -> dict[str, int]:
+        """Messages ready in the events and dead-letter queues now (a queue not declared yet is
+        left out); BackendUnavailableError if the broker cannot be asked."""
+        # Its own short connection: the publishing one belongs to the committer's thread.
+        connection: Connection = self._app.connection_for_write(
+            connect_timeout=min(self._timeout, 2.0)
+        )
+        depths: dict[str, int] = {}
+        try:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=self._timeout)
+            for role, queue in (("events", self._events), ("dead_letters", self._dead)):
+                # One channel per queue: a passive declare of a missing queue closes its channel.
+                channel = connection.channel()
+                try:
+                    declared = queue.bind(channel).queue_declare(passive=True)
+                    depths[role] = int(declared.message_count)
+                except connection.channel_errors:
+                    log.debug("queue %s is not declared yet", queue.name)
+                finally:
+                    channel.close()
+        except broker_errors(connection) as exc:
+            raise BackendUnavailableError("broker", str(exc)) from exc
+        finally:
+            connection.release()
+        return depths
+
     def close(self) -> None:
         """Publish what is pending, then drop the connection."""
         self._committer.close(timeout=self._timeout)
@@ -95,8 +124,9 @@ class CeleryQueue(Queue):
     def _publish(self, batch: list[Event]) -> None:
         # Runs on the committer's thread only; the lock guards against close() meanwhile.
         with self._lock:
-            producer = self._producer_for_thread()
+            started = time.perf_counter()  # a reconnect counts: the callers wait for it too
             try:
+                producer = self._producer_for_thread()
                 self._app.send_task(
                     self._task_name,
                     args=[events_to_message(batch)],
@@ -112,10 +142,12 @@ class CeleryQueue(Queue):
                     confirm_timeout=self._timeout,
                 )
             except Exception:
+                record_publish_failure()
                 # A failed or timed-out confirm leaves the channel out of step (a late ack
                 # would confirm the next message): never publish on it again.
                 self._drop_connection()
                 raise
+            record_publish(time.perf_counter() - started, events=len(batch))
 
     def _producer_for_thread(self) -> Producer:
         if self._pid != os.getpid():

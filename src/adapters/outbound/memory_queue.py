@@ -8,9 +8,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from adapters.metrics import record_batch, record_dead_letter, record_retry
 from application.ports import Queue
 from domain.errors import BackendUnavailableError
 from domain.event import Event
+from domain.outcome import BatchOutcome
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,14 @@ class MemoryQueue(Queue):
                 lambda: self._buffered == 0 and self._in_flight == 0, timeout=timeout
             )
 
+    def depth(self) -> dict[str, int]:
+        """Events waiting now: buffered (not counting the batch in hand), and dead-lettered."""
+        with self._cond:
+            return {
+                "events": self._buffered,
+                "dead_letters": sum(len(batch) for batch in self._dead),
+            }
+
     @property
     def dead_letters(self) -> list[tuple[Event, ...]]:
         """The batches that could not be delivered, oldest first."""
@@ -179,20 +189,28 @@ class MemoryQueue(Queue):
 
     def _deliver(self, batch: list[Event]) -> bool:
         for delay in (*self._retry_delays, None):
+            started = time.perf_counter()
             try:
-                self._handler(batch)
-                return True
+                result = self._handler(batch)
             except BackendUnavailableError as exc:
                 if delay is None or self._abort.wait(delay):
                     log.error("batch of %d events dead-lettered: %s", len(batch), exc)
+                    record_dead_letter()
                     return False
                 log.warning("%s; retrying a batch of %d in %ss", exc, len(batch), delay)
+                record_retry()
             except Exception:
                 log.exception("batch of %d events dead-lettered", len(batch))
+                record_dead_letter()
                 return False
+            else:
+                if isinstance(result, BatchOutcome):
+                    record_batch(result, time.perf_counter() - started)
+                return True
         return False  # not reached: the last delay is None
 
     def _bury_buffer(self) -> None:
         while self._chunks:
             self._dead.append(tuple(self._chunks.popleft()[1]))
+            record_dead_letter()
         self._buffered = 0

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
+from adapters.metrics import record_rejected
 from domain.errors import BackendUnavailableError, InvalidEventError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ _HTTP_CODES = {
 def _answer(
     status: int, body: ErrorBody, headers: Mapping[str, str] | None = None
 ) -> Response[ErrorBody]:
+    record_rejected(body.error)  # every error answer passes here, so the count is complete
     return Response(content=body, status_code=status, headers=dict(headers or {}))
 
 

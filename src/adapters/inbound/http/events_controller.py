@@ -15,6 +15,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from adapters.inbound.http.auth import WriteKeys
 from adapters.inbound.http.body import BodyReader, idempotency_key
 from adapters.inbound.http.errors import ErrorBody
+from adapters.metrics import record_accepted
 from application.accept_events import AcceptEvents
 
 
@@ -92,6 +93,7 @@ class EventsController(Controller):
         key = idempotency_key(headers)
         payload = await body_reader.read_object(request)
         [event_id] = await accept_events.execute([payload], source=source, key=key)
+        record_accepted(1, batch=False)
         return EventAccepted(message="ok", event_id=event_id)
 
     @post(
@@ -111,4 +113,5 @@ class EventsController(Controller):
         key = idempotency_key(headers)
         payloads = await body_reader.read_array(request)
         event_ids = await accept_events.execute(payloads, source=source, key=key, batch=True)
+        record_accepted(len(event_ids), batch=True)
         return BatchAccepted(message="ok", event_ids=list(event_ids))

@@ -2,29 +2,62 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Self
+from typing import Self, TypeVar
 
 from attrs import define
 
 from adapters.outbound.clickhouse.executors import Executor
-from adapters.outbound.clickhouse.mappers import holder_from_row, row_from_duplicate, row_from_event
-from adapters.outbound.clickhouse.miniorm import Statement, among, ge, le, select
+from adapters.outbound.clickhouse.mappers import (
+    Row,
+    holder_from_row,
+    row_from_duplicate,
+    row_from_event,
+    utc,
+)
+from adapters.outbound.clickhouse.miniorm import Statement, among, ge, ident, le, qualified, select
 from adapters.outbound.clickhouse.tables import EVENT_DUPLICATES, EVENT_FINGERPRINTS, EVENTS
 from adapters.outbound.clickhouse.url import (
     chdb_executor_from_url,
     database_from_url,
     server_executor_from_url,
 )
-from application.ports import EventRepository
+from application.ports import Contender, EventRepository
 from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
 from domain.outcome import Duplicate
 
+# Values per IN (...) list. ClickHouse refuses a query text over max_query_size (256 KiB by
+# default) and a bound fingerprint takes ~67 characters, so a batch of 20,000 is looked up in
+# a few queries rather than one that would fail.
+LOOKUP_CHUNK = 2500
+
+T = TypeVar("T")
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def chunks(items: Collection[T], size: int = LOOKUP_CHUNK) -> Iterator[list[T]]:
+    listed = list(items)
+    for start in range(0, len(listed), size):
+        yield listed[start : start + size]
+
+
+def contenders_from_row(row: Row) -> tuple[EventFingerprint, list[Contender]]:
+    """(fingerprint, [event_id], [content], [received_at]) -> contenders, smallest id first."""
+    fingerprint, ids, contents, moments = row
+    contenders: dict[EventId, Contender] = {}
+    for event_id, content, received_at in zip(ids, contents, moments, strict=True):
+        contenders[EventId(event_id)] = Contender(
+            event_id=EventId(event_id),
+            content=EventFingerprint(content),
+            received_at=utc(received_at),
+        )
+    # Python's 128-bit UUID order, the rule owners() follows too (ClickHouse's differs).
+    return EventFingerprint(fingerprint), [contenders[key] for key in sorted(contenders)]
 
 
 @define
@@ -51,31 +84,61 @@ class ClickHouseEventRepository(EventRepository):
         if not fingerprints:
             return {}
         since = self.clock() - timedelta(seconds=self.window_seconds)
-        query = select(
-            self.database, EVENT_FINGERPRINTS, "fingerprint", "event_id", "content"
-        ).where(
-            among(EVENT_FINGERPRINTS["fingerprint"], (fp.digest for fp in fingerprints)),
-            ge(EVENT_FINGERPRINTS["received_at"], since),
-        )
         found: dict[EventFingerprint, Holder] = {}
-        for row in self.executor.query(query.statement()):
-            fingerprint, holder = holder_from_row(row)
-            # The earliest id owns it, by Python's UUID order: ClickHouse's differs by version.
-            current = found.get(fingerprint)
-            if current is None or holder.event_id < current.event_id:
-                found[fingerprint] = holder
+        for chunk in chunks(fingerprints):
+            query = select(
+                self.database, EVENT_FINGERPRINTS, "fingerprint", "event_id", "content"
+            ).where(
+                among(EVENT_FINGERPRINTS["fingerprint"], (fp.digest for fp in chunk)),
+                ge(EVENT_FINGERPRINTS["received_at"], since),
+            )
+            for row in self.executor.query(query.statement()):
+                fingerprint, holder = holder_from_row(row)
+                # The earliest id owns it, by Python's UUID order: ClickHouse's differs.
+                current = found.get(fingerprint)
+                if current is None or holder.event_id < current.event_id:
+                    found[fingerprint] = holder
+        return found
+
+    def contested(
+        self, fingerprints: Collection[EventFingerprint]
+    ) -> dict[EventFingerprint, list[Contender]]:
+        if not fingerprints:
+            return {}
+        since = self.clock() - timedelta(seconds=self.window_seconds)
+        table = EVENT_FINGERPRINTS
+        fp, event_id = ident("fingerprint"), ident("event_id")
+        found: dict[EventFingerprint, list[Contender]] = {}
+        for chunk in chunks(fingerprints):
+            # Returns nothing in the common case: only fingerprints held by more than one
+            # event come back (unmerged copies of one row count once).
+            statement = Statement(
+                (
+                    f"SELECT {fp}, groupArray({event_id}), groupArray({ident('content')}),"
+                    f" groupArray({ident('received_at')})"
+                    f" FROM {qualified(self.database, table.name)} WHERE ",
+                    *among(table["fingerprint"], (f.digest for f in chunk)).parts,
+                    " AND ",
+                    *ge(table["received_at"], since).parts,
+                    f" GROUP BY {fp} HAVING uniqExact({event_id}) > 1",
+                )
+            )
+            found.update(contenders_from_row(row) for row in self.executor.query(statement))
         return found
 
     def recorded(self, duplicates: Collection[Duplicate]) -> set[EventId]:
         if not duplicates:
             return set()
-        moments = [dup.received_at for dup in duplicates]
-        query = select(self.database, EVENT_DUPLICATES, "event_id").where(
-            among(EVENT_DUPLICATES["event_id"], (dup.event_id for dup in duplicates)),
-            ge(EVENT_DUPLICATES["received_at"], min(moments)),  # prunes partitions by day
-            le(EVENT_DUPLICATES["received_at"], max(moments)),
-        )
-        return {EventId(row[0]) for row in self.executor.query(query.statement())}
+        found: set[EventId] = set()
+        for chunk in chunks(duplicates):
+            moments = [dup.received_at for dup in chunk]
+            query = select(self.database, EVENT_DUPLICATES, "event_id").where(
+                among(EVENT_DUPLICATES["event_id"], (dup.event_id for dup in chunk)),
+                ge(EVENT_DUPLICATES["received_at"], min(moments)),  # prunes partitions by day
+                le(EVENT_DUPLICATES["received_at"], max(moments)),
+            )
+            found.update(EventId(row[0]) for row in self.executor.query(query.statement()))
+        return found
 
     def save(self, *, events: Sequence[Event], duplicates: Sequence[Duplicate]) -> None:
         if events:

@@ -1,0 +1,1 @@
+"""Load and throughput benchmarks of the whole stack; `python -m bench.run`."""

@@ -1,0 +1,330 @@
+"""The distributed stack as real processes: API + worker(s) on their own database, queue and Redis.
+
+Each test gets a unique ClickHouse database and a unique DEDUP_QUEUE_NAME on the shared
+ClickHouse and RabbitMQ servers, and a redis-server of its own on a free port (so a test may
+flush or restart it without touching anyone else's). Teardown stops the processes, drops the
+database and deletes the test's queues and exchanges — nothing that belongs to anyone else.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from attrs import define, field
+from kombu import Connection
+
+from adapters.outbound.clickhouse.miniorm import Statement, ident
+from adapters.outbound.clickhouse.url import server_executor_from_url
+from domain.errors import BackendUnavailableError
+from tests.accounting import Ledger
+from tests.e2e.processes import Process, clean_environment, dedup, free_port, wait_ready, wait_until
+
+CLICKHOUSE = "clickhouse://default:@127.0.0.1:9000/"
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+WORKER_THREADS = 64
+
+
+@define
+class RedisServer:
+    """A redis-server of the test's own: no persistence, so a restart comes back empty."""
+
+    port: int
+    workdir: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log = (self.workdir / f"redis-{self.port}.log").open("ab")
+        self.popen = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(lambda: self._cli("PING") == "PONG", timeout=10, what="redis-server")
+
+    def stop(self) -> None:
+        """SIGKILL: a crash, not a clean shutdown (nothing is saved either way)."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+    def restart(self, *, down_for: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_for)
+        self.start()
+
+    def flushall(self) -> None:
+        """Empty this test's own Redis (never the shared one)."""
+        assert self._cli("FLUSHALL") == "OK"
+
+    def keys(self) -> int:
+        return int(self._cli("DBSIZE") or 0)
+
+    def _cli(self, *command: str) -> str:
+        done = subprocess.run(
+            ["redis-cli", "-p", str(self.port), *command],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        return done.stdout.strip()
+
+
+def _rabbitmq_counts(queue: str) -> tuple[int, int] | None:
+    """(ready, unacked) of a queue as the broker counts them, or None if it is not listed.
+
+    rabbitmqctl, because only the broker knows how many messages are out unacked (a
+    passive queue declare counts the ready ones only).
+    """
+    done = subprocess.run(
+        [
+            "rabbitmqctl",
+            "list_queues",
+            "-q",
+            "--no-table-headers",
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl list_queues failed: {done.stderr.strip()}")
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == queue:
+            return int(parts[1]), int(parts[2])
+    return None
+
+
+@define
+class Stack:
+    """A running API with its workers; the handle the e2e tests drive and inspect."""
+
+    base_url: str
+    database: str
+    queue: str
+    env: dict[str, str]
+    workdir: Path
+    redis: RedisServer
+    api: Process
+    workers: list[Process] = field(factory=list)
+    _client: httpx.Client = field(factory=lambda: httpx.Client(timeout=10))
+
+    # --- driving ---------------------------------------------------------------------------
+
+    def post(
+        self,
+        payload: Any,
+        *,
+        batch: bool = False,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10,
+    ) -> httpx.Response:
+        """POST one event (or, with batch=True, a list of them); the raw response."""
+        path = "/service-event/batch" if batch else "/service-event/"
+        return self._client.post(
+            self.base_url + path, json=payload, headers=dict(headers or {}), timeout=timeout
+        )
+
+    def start_worker(self, *, concurrency: int = WORKER_THREADS) -> Process:
+        worker = Process.start(
+            "worker", "--concurrency", str(concurrency), env=self.env, cwd=self.workdir
+        )
+        self.workers.append(worker)
+        # Celery says "<name> ready." once it consumes; a count of consumers could not tell
+        # a new worker from one killed a moment ago that the broker has not dropped yet.
+        wait_until(
+            lambda: " ready." in worker.output() or worker.popen.poll() is not None,
+            timeout=60,
+            what="the worker to consume",
+        )
+        if worker.popen.poll() is not None:
+            raise AssertionError(f"the worker exited early:\n{worker.output()}")
+        return worker
+
+    def kill_worker(self, worker: Process) -> None:
+        """kill -9 the worker (its whole process group), as a crash would."""
+        worker.kill()
+        self.workers.remove(worker)
+
+    # --- inspecting ------------------------------------------------------------------------
+
+    def accounting(self) -> Ledger:
+        """What is stored now, read exactly (FINAL): pass it to assert_accounting_invariant."""
+        return Ledger.from_clickhouse(self.database, url=CLICKHOUSE)
+
+    def depth(self) -> tuple[int, int]:
+        """(ready, unacked) messages of the events queue."""
+        return _rabbitmq_counts(self.queue) or (0, 0)
+
+    def dead_letters(self) -> int:
+        return self._declare_passive(f"{self.queue}.dead")[0]
+
+    def consumers(self) -> int:
+        return self._declare_passive(self.queue)[1]
+
+    def wait_drained(self, timeout: float = 60) -> None:
+        """Wait until the events queue holds nothing, neither ready nor unacked (retries wait
+        unacked in a worker), twice in a row."""
+        streak = [0]
+
+        def drained() -> bool:
+            try:
+                empty = self.depth() == (0, 0)
+            except RuntimeError:  # the broker is not answering: nothing can be said
+                empty = False
+            streak[0] = streak[0] + 1 if empty else 0
+            return streak[0] >= 2
+
+        wait_until(drained, timeout=timeout, interval=0.5, what=f"queue {self.queue} to drain")
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        executor = server_executor_from_url(CLICKHOUSE)
+        try:
+            return executor.query(Statement.text(sql))
+        finally:
+            executor.close()
+
+    def stored(self) -> int:
+        """Rows in events now (not FINAL: cheap, for progress checks only)."""
+        return int(self.query(f"SELECT count() FROM {ident(self.database)}.events")[0][0])
+
+    def settled_races(self) -> int:
+        """Events that were stored and then recorded as a duplicate of a smaller id: losers of
+        the race a lost claim opens (event_fingerprints keeps their rows; events folds them)."""
+        db = ident(self.database)
+        rows = self.query(
+            f"SELECT count() FROM {db}.event_duplicates FINAL"
+            f" WHERE event_id IN (SELECT event_id FROM {db}.event_fingerprints)"
+        )
+        return int(rows[0][0])
+
+    def inserts(self, table: str = "events") -> int:
+        """INSERTs into the table so far: the highest block number its parts carry."""
+        rows = self.query(
+            "SELECT max(max_block_number) FROM system.parts"
+            f" WHERE database = '{self.database}' AND table = '{table}'"
+        )
+        return int(rows[0][0] or 0) if rows else 0
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.output()[-5000:]}" for p in [self.api, *self.workers])
+
+    def _declare_passive(self, name: str) -> tuple[int, int]:
+        with Connection(BROKER, connect_timeout=5) as connection:
+            channel = connection.channel()
+            try:
+                ok = channel.queue_declare(name, passive=True)
+                return int(ok.message_count), int(ok.consumer_count)
+            finally:
+                channel.close()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._client.close()
+        for process in [*self.workers, self.api]:
+            process.stop(timeout=30)
+        self.redis.stop()
+
+
+def _drop_everything(database: str, queue: str) -> None:
+    try:
+        executor = server_executor_from_url(CLICKHOUSE)
+        executor.execute(Statement.text(f"DROP DATABASE IF EXISTS {ident(database)}"))
+        executor.close()
+    except BackendUnavailableError:
+        pass  # a fault test left the server down: its own finally brings it back
+    try:
+        with Connection(BROKER, connect_timeout=5) as connection:
+            channel = connection.channel()
+            for name in (queue, f"{queue}.dead"):
+                channel.queue_delete(name)
+            for name in (queue, f"{queue}.dlx"):
+                channel.exchange_delete(name)
+            channel.close()
+    except Exception:  # best effort: a fault test may have left the broker down meanwhile
+        pass
+
+
+StackFactory = Callable[..., Stack]
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
+    """Build a stack: `make_stack(workers=1, concurrency=64, **extra_env)`."""
+    stacks: list[Stack] = []
+
+    def make(*, workers: int = 1, concurrency: int = WORKER_THREADS, **extra: str) -> Stack:
+        tag = f"e2e{uuid.uuid4().hex[:10]}"
+        database, queue = f"dedup_{tag}", f"dedup.{tag}.events"
+        workdir = tmp_path / tag
+        workdir.mkdir()
+        redis = RedisServer(port=free_port(), workdir=workdir)
+        redis.start()
+        env = clean_environment(
+            DEDUP_CLICKHOUSE_URL=f"{CLICKHOUSE}{database}",
+            DEDUP_REDIS_URL=redis.url,
+            DEDUP_BROKER_URL=BROKER,
+            DEDUP_QUEUE_NAME=queue,
+            DEDUP_DATA_DIR=str(workdir / "var"),
+            **{f"DEDUP_{key.upper()}": value for key, value in extra.items()},
+        )
+        dedup("migrate", "up", env=env, cwd=workdir)
+        port = free_port()
+        api = Process.start("serve", "--port", str(port), env=env, cwd=workdir)
+        stack = Stack(
+            base_url=f"http://127.0.0.1:{port}",
+            database=database,
+            queue=queue,
+            env=env,
+            workdir=workdir,
+            redis=redis,
+            api=api,
+        )
+        stacks.append(stack)
+        wait_ready(stack.base_url, api)
+        for _ in range(workers):
+            stack.start_worker(concurrency=concurrency)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+        _drop_everything(stack.database, stack.queue)
+        # The logs stay under tmp_path (pytest keeps the last few runs) for a failure's sake.
+
+
+@pytest.fixture
+def stack(make_stack: StackFactory) -> Stack:
+    """API + one worker (64 task threads) on a database, queue and Redis of their own."""
+    return make_stack()

@@ -1,0 +1,79 @@
+"""`dedup serve --workers 2`: whichever process answers GET /metrics, it counts for all of them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from kombu import Connection
+from prometheus_client.parser import text_string_to_metric_families
+
+from adapters.outbound.clickhouse.miniorm import Statement, ident
+from adapters.outbound.clickhouse.url import server_executor_from_url
+from tests.e2e.processes import Process, clean_environment, dedup, free_port, wait_ready
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+EVENTS = 40
+
+
+def sample(text: str, name: str, labels: dict[str, str]) -> float | None:
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return found.value
+    return None
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
+    tag = f"dedup_e2e_{uuid.uuid4().hex[:8]}"
+    env = clean_environment(
+        DEDUP_CLICKHOUSE_URL=f"clickhouse://default:@127.0.0.1:9000/{tag}",
+        DEDUP_REDIS_URL="redis://127.0.0.1:6379/0",
+        DEDUP_BROKER_URL=BROKER,
+        DEDUP_QUEUE_NAME=f"{tag}.events",
+        DEDUP_DATA_DIR=str(tmp_path / "data"),
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    dedup("migrate", "up", env=env, cwd=tmp_path)
+    yield env, tag
+    executor = server_executor_from_url("clickhouse://default:@127.0.0.1:9000/")
+    executor.execute(Statement.text(f"DROP DATABASE IF EXISTS {ident(tag)}"))
+    executor.close()
+    with Connection(BROKER) as connection:
+        channel = connection.channel()
+        for queue in (f"{tag}.events", f"{tag}.events.dead"):
+            channel.queue_delete(queue)
+        channel.exchange_delete(f"{tag}.events")
+        channel.exchange_delete(f"{tag}.events.dlx")
+        channel.close()
+
+
+def test_every_api_process_scrape_shows_the_events_all_of_them_accepted(stack, tmp_path):
+    env, _tag = stack
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = Process.start("serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path)
+    try:
+        wait_ready(base, api)
+        for n in range(EVENTS):
+            # A new connection each time, so both processes take some of the events.
+            assert httpx.post(f"{base}/service-event/", json={"n": n}).status_code == 200
+        scrapes = [httpx.get(f"{base}/metrics").text for _ in range(6)]
+    finally:
+        assert api.stop() == 0, api.output()
+
+    accepted = [
+        sample(text, "dedup_events_accepted_total", {"endpoint": "single"}) for text in scrapes
+    ]
+    assert accepted == [EVENTS] * len(scrapes)
+    # Nobody consumes the test's queue: its messages wait there, and the scrape says so.
+    assert all(
+        (sample(text, "dedup_queue_depth", {"queue": "events"}) or 0) >= 1 for text in scrapes
+    )
+    assert (tmp_path / "data" / "prometheus" / f"serve-{port}").is_dir()

@@ -1,0 +1,150 @@
+"""contested() on a real ClickHouse server and on chDB, and the race settled end to end on them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from attrs import define
+
+from adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
+from adapters.outbound.clickhouse.executors import Executor
+from adapters.outbound.clickhouse.inspector import ClickHouseInspector
+from adapters.outbound.clickhouse.miniorm import Statement, qualified
+from application.deduplicate_event import DeduplicateEvent
+from domain.event import Event, Holder, uuid7
+from domain.fingerprint import EventFingerprint
+from tests.accounting import Ledger, assert_accounting_invariant
+from tests.contracts.event_repository_contract import WINDOW_SECONDS, a_duplicate_of, an_event
+from tests.fakes import FakeHashCache
+
+pytestmark = pytest.mark.integration
+
+
+@define
+class BlindLookupRepository(ClickHouseEventRepository):
+    """owners() misses everything while blind: the lookup of a batch racing another insert."""
+
+    blind: bool = False
+
+    def owners(self, fingerprints: Collection[EventFingerprint]) -> dict[EventFingerprint, Holder]:
+        return {} if self.blind else super().owners(fingerprints)
+
+
+@pytest.fixture(params=["server", "chdb"])
+def store(request: pytest.FixtureRequest) -> tuple[Executor, str]:
+    fixture = "migrated_server" if request.param == "server" else "migrated_chdb"
+    migrated: tuple[Executor, str] = request.getfixturevalue(fixture)
+    return migrated
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def repo(store: tuple[Executor, str], now: datetime) -> BlindLookupRepository:
+    executor, database = store
+    return BlindLookupRepository(
+        executor=executor, database=database, window_seconds=WINDOW_SECONDS, clock=lambda: now
+    )
+
+
+def same_event_with_id(event: Event, *, ms_later: int) -> Event:
+    return Event(
+        event_id=uuid7(unix_ms=(event.event_id.int >> 80) + ms_later),
+        fingerprint=event.fingerprint,
+        content=event.content,
+        received_at=event.received_at,
+        source=event.source,
+        payload=event.payload,
+    )
+
+
+def test_nothing_is_contested_when_each_fingerprint_has_one_event(
+    repo: BlindLookupRepository, now: datetime
+) -> None:
+    event, absent = an_event(received_at=now), an_event(received_at=now)
+    repo.save(events=[event], duplicates=[])
+    repo.save(events=[event], duplicates=[])  # the same row twice, as before a merge
+    assert repo.contested([]) == {}
+    assert repo.contested([event.fingerprint, absent.fingerprint]) == {}
+
+
+def test_a_fingerprint_stored_by_two_events_names_both_smallest_id_first(
+    repo: BlindLookupRepository, now: datetime
+) -> None:
+    first = an_event(received_at=now)
+    second = same_event_with_id(first, ms_later=1)
+    repo.save(events=[second], duplicates=[])
+    repo.save(events=[first, second], duplicates=[])
+
+    contested = repo.contested([first.fingerprint])
+
+    assert list(contested) == [first.fingerprint]
+    assert [(c.event_id, c.content, c.received_at) for c in contested[first.fingerprint]] == [
+        (first.event_id, first.content, now),
+        (second.event_id, second.content, now),
+    ]
+
+
+def test_contenders_outside_the_dedup_window_do_not_count(
+    repo: BlindLookupRepository, now: datetime
+) -> None:
+    old = an_event(received_at=now - timedelta(seconds=WINDOW_SECONDS + 3600))
+    recent = Event(
+        event_id=uuid7(),
+        fingerprint=old.fingerprint,
+        content=old.content,
+        received_at=now,
+        source=old.source,
+        payload=old.payload,
+    )
+    repo.save(events=[old, recent], duplicates=[])
+    assert repo.contested([old.fingerprint]) == {}
+
+
+def test_a_race_after_a_lost_claim_leaves_one_stored_event_and_one_recorded_duplicate(
+    repo: BlindLookupRepository, store: tuple[Executor, str], now: datetime
+) -> None:
+    executor, database = store
+    cache = FakeHashCache()
+    deduplicate = DeduplicateEvent(cache=cache, events=repo)
+    winner = an_event(received_at=now)
+    loser = same_event_with_id(winner, ms_later=1)
+
+    deduplicate.execute([loser])
+    cache.flush()  # Redis lost the loser's claim ...
+    repo.blind = True  # ... and the winner's lookup ran before the loser's insert landed
+    deduplicate.execute([winner])
+    repo.blind = False
+    # The merge the backstop relies on, now: FINAL must agree with the recorded winner.
+    executor.execute(Statement.text(f"OPTIMIZE TABLE {qualified(database, 'events')} FINAL"))
+
+    inspector = ClickHouseInspector(executor=executor, database=database)
+    assert [e.event_id for e in inspector.events()] == [winner.event_id]
+    assert [(d.event_id, d.original_event_id) for d in inspector.duplicates()] == [
+        (loser.event_id, winner.event_id)
+    ]
+    assert cache.claims[winner.fingerprint] == winner.holder
+    ledger = Ledger.of(inspector.events(), inspector.duplicates())
+    assert_accounting_invariant([winner.event_id, loser.event_id], ledger)
+
+
+def test_a_batch_larger_than_one_query_can_hold_is_looked_up_in_full(
+    repo: BlindLookupRepository, now: datetime
+) -> None:
+    # ~67 characters per bound fingerprint: 6,000 of them exceed max_query_size (256 KiB).
+    events = [an_event(received_at=now) for _ in range(6000)]
+    repo.save(events=events, duplicates=[])
+    rival = same_event_with_id(events[-1], ms_later=1)
+    repo.save(events=[rival], duplicates=[])
+    duplicates = [a_duplicate_of(event) for event in events]
+    repo.save(events=[], duplicates=duplicates[:10])
+
+    fingerprints = [event.fingerprint for event in events]
+    assert len(repo.owners(fingerprints)) == 6000
+    assert list(repo.contested(fingerprints)) == [events[-1].fingerprint]
+    assert repo.recorded(duplicates) == {dup.event_id for dup in duplicates[:10]}

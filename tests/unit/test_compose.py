@@ -1,0 +1,158 @@
+"""compose.yaml and .env.example agree with the code (there is no Docker engine to try them on)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from attrs import fields
+
+from infrastructure.cli import parser
+from infrastructure.settings import PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "compose.yaml"
+ENV_EXAMPLE = ROOT / ".env.example"
+SETTING_NAME = re.compile(r"\bDEDUP_[A-Z0-9_]+\b")
+APPLICATION = ("api", "worker", "beat")
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())  # resolves the `<<` merges
+    return loaded
+
+
+def services() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = compose()["services"]
+    return found
+
+
+def argv(command: str | list[str]) -> list[str]:
+    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
+def dedup_commands() -> list[tuple[str, list[str]]]:
+    """Every `dedup ...` the file runs: service commands and health checks, by service."""
+    found = []
+    for name, service in services().items():
+        candidates = [service.get("command")]
+        test = (service.get("healthcheck") or {}).get("test")
+        if isinstance(test, list) and test and test[0] in {"CMD", "CMD-SHELL"}:
+            candidates.append(test[1:] if test[0] == "CMD" else test[1])
+        for command in candidates:
+            if command and argv(command)[0] == "dedup":
+                found.append((name, argv(command)))
+    return found
+
+
+def subcommands() -> set[str]:
+    for action in parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    raise AssertionError("the dedup parser has no subcommands")
+
+
+def setting_names() -> set[str]:
+    return {PREFIX + attribute.name.upper() for attribute in fields(Settings)}
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.partition("=")[::2] for item in env)
+    return {str(key): str(value) for key, value in env.items()}
+
+
+def test_the_application_services_run_dedup_commands():
+    assert {name for name, _ in dedup_commands()} >= {"migrate", *APPLICATION}
+
+
+@pytest.mark.parametrize(("service", "command"), dedup_commands())
+def test_every_dedup_command_in_compose_parses_with_the_cli(service, command):
+    assert command[1] in subcommands(), f"{service}: `dedup {command[1]}` is no dedup command"
+    try:
+        parser().parse_args(command[1:])
+    except SystemExit as exc:
+        pytest.fail(f"{service}: `{shlex.join(command)}` does not parse (exit {exc.code})")
+
+
+@pytest.mark.parametrize("path", [COMPOSE, ENV_EXAMPLE], ids=lambda p: p.name)
+def test_every_dedup_name_in_the_file_is_a_setting(path):
+    unknown = sorted(set(SETTING_NAME.findall(path.read_text())) - setting_names())
+    assert unknown == [], f"{path.name} names settings that do not exist: {unknown}"
+
+
+def test_env_example_lists_every_setting():
+    listed = set(SETTING_NAME.findall(ENV_EXAMPLE.read_text()))
+    assert sorted(setting_names() - listed) == []
+
+
+def test_every_service_has_a_health_check():
+    for name, service in services().items():
+        check = service.get("healthcheck") or {}
+        assert check.get("test") and not check.get("disable"), f"{name} has no health check"
+
+
+def test_migrations_run_once_before_the_api_the_worker_and_beat():
+    migrate = services()["migrate"]
+    assert argv(migrate["command"])[1:3] == ["migrate", "up"]
+    assert migrate.get("restart") == "no"
+    for name in APPLICATION:
+        after = services()[name]["depends_on"]["migrate"]
+        assert after["condition"] == "service_completed_successfully", name
+
+
+def test_the_application_waits_for_healthy_backends():
+    backends = {"api": {"redis", "rabbitmq"}, "worker": {"redis", "rabbitmq"}, "beat": {"rabbitmq"}}
+    for name, needed in backends.items():
+        depends = services()[name]["depends_on"]
+        for backend in needed:
+            assert depends[backend]["condition"] == "service_healthy", f"{name} -> {backend}"
+    assert services()["migrate"]["depends_on"]["clickhouse"]["condition"] == "service_healthy"
+
+
+def test_the_application_uses_the_compose_backends_and_quorum_queues():
+    for name in ("migrate", *APPLICATION):
+        env = environment(services()[name])
+        assert env["DEDUP_QUEUE_TYPE"] == "quorum", name
+        assert env["DEDUP_BROKER_URL"].startswith("amqp://"), name
+        assert env["DEDUP_REDIS_URL"].startswith("redis://redis:"), name
+        assert env["DEDUP_CLICKHOUSE_URL"].startswith("clickhouse://"), name
+        assert "@clickhouse:9000/" in env["DEDUP_CLICKHOUSE_URL"], name
+
+
+def test_redis_never_evicts_claims_and_persists_them():
+    command = argv(services()["redis"]["command"])
+    options = dict(zip(command[1::2], command[2::2], strict=False))
+    assert options["--maxmemory-policy"] == "noeviction"
+    assert options["--appendonly"] == "yes"
+
+
+def test_the_api_runs_several_processes():
+    command = argv(services()["api"]["command"])
+    arguments = parser().parse_args(command[1:])
+    assert arguments.workers > 1
+    assert arguments.host == "0.0.0.0"
+
+
+def test_clickhouse_is_a_current_release():
+    image = services()["clickhouse"]["image"]
+    repository, _, tag = image.partition(":")
+    assert repository == "clickhouse/clickhouse-server"
+    assert int(tag.split(".")[0]) >= 24, image  # the shared schema also runs on 18.16 (tests)
+
+
+def test_state_lives_in_declared_volumes():
+    declared = set(compose().get("volumes") or {})
+    for name in ("clickhouse", "redis", "rabbitmq"):
+        assert services()[name].get("volumes"), f"{name} keeps its data in the container"
+    for name, service in services().items():
+        for volume in service.get("volumes") or []:
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume["source"]
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name} uses the undeclared volume {source}"
