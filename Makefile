@@ -50,7 +50,7 @@ format: install
 	$(BIN)/ruff check --fix src tests bench
 
 bench: install services
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -54,7 +54,7 @@ def _rabbitmq() -> None:
         with Connection(BROKER, connect_timeout=2) as connection:
             connection.ensure_connection(max_retries=1)
     except Exception as exc:
-        pytest.skip(f"RabbitMQ is not reachable at {BROKER}: {exc}")
+        pytest.fail(f"RabbitMQ is not reachable at {BROKER} (make test starts it): {exc}")
 
 
 @pytest.fixture
