@@ -39,8 +39,8 @@ def replay_dead(settings: Settings) -> int:
     try:
         if scheme(settings.broker_url) == "memory":
             print(
-                "dedup replay-dead: the embedded queue keeps its dead letters in the serving"
-                " process, which puts them back every minute; nothing to do from outside",
+                "dedup replay-dead: the embedded queue has no dead letters; a batch that cannot"
+                " be stored is refused with 503 and retried by the client",
                 file=sys.stderr,
             )
             return 0

@@ -1,11 +1,12 @@
-"""MemoryQueue: the embedded broker batches, retries, dead-letters, drains — and loses nothing."""
+"""MemoryQueue: put() answers only once the handler stored its events, gathering puts together."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -47,15 +48,33 @@ def put(queue: MemoryQueue, events: Sequence[Event]) -> None:
     asyncio.run(queue.put(events))
 
 
+def put_all(queue: MemoryQueue, chunks: Sequence[Sequence[Event]]) -> list[BaseException | None]:
+    """Put every chunk at once from one loop; what each put raised, or None."""
+
+    async def main() -> list[BaseException | None]:
+        return await asyncio.gather(*(queue.put(chunk) for chunk in chunks), return_exceptions=True)
+
+    return asyncio.run(main())
+
+
+def in_background(coroutine: Coroutine[Any, Any, None]) -> tuple[threading.Thread, list[object]]:
+    """Run a coroutine on its own loop in a thread; the list gets its outcome ("ok" or error)."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coroutine)
+            outcome.append("ok")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
 def by_id(event: Event) -> UUID:
     return event.event_id
-
-
-def wait_until(condition: Callable[[], bool], *, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
 
 
 @pytest.fixture
@@ -73,40 +92,20 @@ def started() -> Iterator[Start]:
         queue.stop(timeout=2)
 
 
-def test_every_event_put_is_handed_over_once_in_order_in_bounded_batches(started: Start) -> None:
+def test_concurrent_puts_are_gathered_into_one_handler_call(started: Start) -> None:
     handler = Recorder()
-    queue = started(handler, max_batch=100, max_wait_seconds=0.05)
-    events = [an_event() for _ in range(1050)]
-    for start in range(0, len(events), 7):
-        put(queue, events[start : start + 7])
-    assert queue.drain(5)
-    assert handler.events == events
-    assert all(len(batch) <= 100 for batch in handler.batches)
+    queue = started(handler, max_wait_seconds=0.05)
+    chunks = [[an_event() for _ in range(3)] for _ in range(20)]
+
+    assert put_all(queue, chunks) == [None] * 20
+
+    assert handler.calls == 1
+    assert sorted(handler.events, key=by_id) == sorted(
+        (event for chunk in chunks for event in chunk), key=by_id
+    )
 
 
-def test_a_burst_is_gathered_into_full_batches(started: Start) -> None:
-    handler = Recorder()
-    queue = MemoryQueue(handler, max_batch=250, max_wait_seconds=0.05)
-    put(queue, [an_event() for _ in range(1000)])  # buffered before the thread starts
-    queue.start()
-    try:
-        assert queue.drain(5)
-        assert [len(batch) for batch in handler.batches] == [250, 250, 250, 250]
-    finally:
-        queue.stop(timeout=2)
-
-
-def test_a_lone_event_waits_no_longer_than_max_wait(started: Start) -> None:
-    handler = Recorder()
-    queue = started(handler, max_batch=5000, max_wait_seconds=0.05)
-    began = time.monotonic()
-    put(queue, [an_event()])
-    assert queue.drain(5)
-    assert time.monotonic() - began < 1.0
-    assert len(handler.events) == 1
-
-
-def test_put_returns_while_the_handler_is_busy(started: Start) -> None:
+def test_put_returns_only_after_the_handler_has_run(started: Start) -> None:
     release = threading.Event()
     handled: list[Event] = []
 
@@ -115,116 +114,192 @@ def test_put_returns_while_the_handler_is_busy(started: Start) -> None:
         handled.extend(batch)
 
     queue = started(slow, max_wait_seconds=0)
-    put(queue, [an_event()])
-    began = time.monotonic()
-    for _ in range(100):
-        put(queue, [an_event()])
-    assert time.monotonic() - began < 0.5
+    events = [an_event(), an_event()]
+    thread, outcome = in_background(queue.put(events))
+    time.sleep(0.1)  # the put has had every chance to return early
+    assert outcome == []
+    assert queue.depth() == {"events": 2}
+
     release.set()
-    assert queue.drain(5)
-    assert len(handled) == 101
+    thread.join(5)
+    assert outcome == ["ok"]
+    assert handled == events
+    assert queue.depth() == {"events": 0}
 
 
-def test_an_unavailable_backend_gets_the_same_batch_again(started: Start) -> None:
+def test_a_put_is_never_split_across_batches_and_each_batch_is_bounded(started: Start) -> None:
+    handler = Recorder()
+    queue = started(handler, max_batch=10, max_wait_seconds=0.05)
+    small = [[an_event() for _ in range(4)] for _ in range(5)]
+    large = [an_event() for _ in range(25)]  # larger than a batch: it goes alone, whole
+
+    assert put_all(queue, [*small, large]) == [None] * 6
+
+    for chunk in [*small, large]:
+        holding = [batch for batch in handler.batches if chunk[0] in batch]
+        assert len(holding) == 1 and all(event in holding[0] for event in chunk)
+    assert sorted(len(batch) for batch in handler.batches) == [4, 8, 8, 25]
+
+
+def test_a_lone_put_waits_no_longer_than_max_wait(started: Start) -> None:
+    handler = Recorder()
+    queue = started(handler, max_wait_seconds=0.05)
+    began = time.monotonic()
+    put(queue, [an_event()])
+    assert time.monotonic() - began < 1.0
+    assert len(handler.events) == 1
+
+
+def test_a_batch_that_succeeds_on_a_retry_answers_its_puts_ok(started: Start) -> None:
     handler = Recorder(failures=2)
-    queue = started(handler, retry_delays=FAST_RETRIES, max_wait_seconds=0.01)
-    events = [an_event() for _ in range(5)]
-    put(queue, events)
-    assert queue.drain(5)
+    queue = started(handler, retry_delays=FAST_RETRIES, max_wait_seconds=0.05)
+    chunks = [[an_event() for _ in range(2)] for _ in range(3)]
+
+    assert put_all(queue, chunks) == [None] * 3
+
     assert handler.calls == 3
-    assert handler.batches == [events]
-    assert queue.dead_letters == []
+    assert len(handler.batches) == 1
+    assert sorted(handler.events, key=by_id) == sorted(
+        (event for chunk in chunks for event in chunk), key=by_id
+    )
 
 
-def test_a_batch_that_exhausts_its_retries_is_dead_lettered_then_replayed(started: Start) -> None:
+def test_a_batch_that_exhausts_its_retries_fails_every_put_and_stores_nothing(
+    started: Start,
+) -> None:
     handler = Recorder(failures=4)  # one try and three retries, all failing
-    queue = started(handler, retry_delays=FAST_RETRIES, max_wait_seconds=0.01)
-    events = [an_event() for _ in range(5)]
-    put(queue, events)
-    assert queue.drain(5)
+    queue = started(handler, retry_delays=FAST_RETRIES, max_wait_seconds=0.05)
+    chunks = [[an_event() for _ in range(2)] for _ in range(3)]
+
+    raised = put_all(queue, chunks)
+
+    assert all(isinstance(exc, BackendUnavailableError) for exc in raised), raised
+    assert {exc.backend for exc in raised if isinstance(exc, BackendUnavailableError)} == {"broker"}
+    assert handler.calls == 4
     assert handler.batches == []
-    assert queue.dead_letters == [tuple(events)]
-
-    assert queue.replay_dead() == 5
-    assert queue.drain(5)
-    assert handler.batches == [events]
-    assert queue.dead_letters == []
+    assert queue.depth() == {"events": 0}  # nothing left behind to be stored later
+    put(queue, chunks[0])  # the client's retry goes through once the backend is back
+    assert handler.batches == [chunks[0]]
 
 
-def test_an_unexpected_error_dead_letters_the_batch_without_retrying(started: Start) -> None:
+def test_an_unexpected_error_fails_the_puts_without_retrying(started: Start) -> None:
     handler = Recorder(failures=1, error=RuntimeError("bug"))
     queue = started(handler, retry_delays=FAST_RETRIES, max_wait_seconds=0.01)
-    events = [an_event() for _ in range(3)]
-    put(queue, events)
-    assert queue.drain(5)
+
+    with pytest.raises(BackendUnavailableError) as raised:
+        put(queue, [an_event()])
+
+    assert raised.value.backend == "broker"
     assert handler.calls == 1
-    assert queue.dead_letters == [tuple(events)]
 
 
-def test_stop_delivers_what_is_queued_then_refuses_new_events() -> None:
+def test_stop_finishes_the_pending_puts_then_refuses_new_ones() -> None:
     handler = Recorder()
     queue = MemoryQueue(handler, max_wait_seconds=10)  # only stop() can cut this wait short
     queue.start()
     events = [an_event() for _ in range(10)]
-    put(queue, events)
+    thread, outcome = in_background(queue.put(events))
+    while queue.depth()["events"] < 10:
+        time.sleep(0.005)
+    assert queue.drain(0.1) is False  # the thread waits for more, as told
+
     assert queue.stop(timeout=5)
+    thread.join(5)
+
+    assert outcome == ["ok"]
     assert handler.events == events
     with pytest.raises(BackendUnavailableError) as raised:
         put(queue, [an_event()])
     assert raised.value.backend == "broker"
+    with pytest.raises(BackendUnavailableError):
+        queue.ping()
 
 
-def test_a_stop_that_times_out_dead_letters_instead_of_dropping() -> None:
-    handler = Recorder(failures=10**6)
-    queue = MemoryQueue(handler, max_batch=2, max_wait_seconds=0, retry_delays=(30,))
-    queue.start()
-    events = [an_event() for _ in range(6)]
-    put(queue, events)
-    assert not queue.stop(timeout=0.2)
-    buried = [event for batch in queue.dead_letters for event in batch]
-    assert sorted(buried, key=by_id) == sorted(events, key=by_id)
+def test_stopping_a_queue_never_started_fails_its_pending_puts() -> None:
+    handler = Recorder()
+    queue = MemoryQueue(handler)
+    thread, outcome = in_background(queue.put([an_event()]))
+    while queue.depth()["events"] < 1:
+        time.sleep(0.005)
 
-
-def test_a_queue_never_started_keeps_its_events_as_dead_letters_on_stop() -> None:
-    queue = MemoryQueue(Recorder())
-    events = [an_event() for _ in range(3)]
-    put(queue, events)
     assert not queue.stop(timeout=1)
-    assert queue.dead_letters == [tuple(events)]
+    thread.join(5)
+
+    assert len(outcome) == 1 and isinstance(outcome[0], BackendUnavailableError)
+    assert handler.calls == 0
 
 
-def test_a_full_queue_refuses_events_rather_than_growing_without_bound() -> None:
-    queue = MemoryQueue(Recorder(), max_pending=5)  # not started, so nothing drains
-    put(queue, [an_event() for _ in range(5)])
+def test_a_full_queue_refuses_a_put_at_once(started: Start) -> None:
+    release = threading.Event()
+    queue = started(lambda batch: release.wait(5), max_pending=5, max_wait_seconds=0)
+    thread, outcome = in_background(queue.put([an_event() for _ in range(5)]))
+    while queue.depth()["events"] < 5:
+        time.sleep(0.005)
+
+    began = time.monotonic()
     with pytest.raises(BackendUnavailableError):
         put(queue, [an_event()])
-    queue.stop(timeout=0)
+    assert time.monotonic() - began < 0.5
+
+    release.set()
+    thread.join(5)
+    assert outcome == ["ok"]
 
 
-def test_events_are_stored_once_even_when_the_repository_is_down_for_a_while(
+def test_a_put_whose_handler_never_finishes_times_out(started: Start) -> None:
+    release = threading.Event()
+    queue = started(lambda batch: release.wait(10), max_wait_seconds=0, timeout_seconds=0.1)
+    began = time.monotonic()
+
+    with pytest.raises(BackendUnavailableError) as raised:
+        put(queue, [an_event()])
+
+    assert raised.value.backend == "broker"
+    assert time.monotonic() - began < 2
+    release.set()  # the late answer goes to a put that is gone: nothing breaks
+    assert queue.drain(5)
+    put(queue, [an_event()])
+
+
+def test_ping_answers_only_while_running() -> None:
+    queue = MemoryQueue(Recorder())
+    with pytest.raises(BackendUnavailableError):
+        queue.ping()
+    queue.start()
+    queue.ping()
+    assert queue.stop(timeout=2)
+    with pytest.raises(BackendUnavailableError):
+        queue.ping()
+
+
+def test_each_event_is_stored_once_when_clients_retry_through_a_repository_outage(
     started: Start,
 ) -> None:
     cache, repo = FakeHashCache(), FakeEventRepository(down=True)
     deduplicate = DeduplicateEvent(cache=cache, events=repo)
-    failures: list[BackendUnavailableError] = []
-
-    def handler(batch: Sequence[Event]) -> None:
-        try:
-            deduplicate.execute(batch)
-        except BackendUnavailableError as exc:
-            failures.append(exc)
-            raise
-
-    queue = started(handler, max_wait_seconds=0.01, retry_delays=(0.05,) * 100)
+    queue = started(deduplicate.execute, max_wait_seconds=0.01, retry_delays=(0.01,))
     originals = [an_event() for _ in range(20)]
     copies = [a_copy_of(event) for event in originals[:5]]
-    put(queue, originals)
-    put(queue, copies)
-    put(queue, originals[:3])  # the broker delivered these again
-    wait_until(lambda: len(failures) >= 2)
-    repo.down = False
-    assert queue.drain(10)
+    chunks = [originals[:10], originals[10:], copies, originals[:3]]  # the last: sent again
+    refusals: list[BackendUnavailableError] = []
+
+    async def client(chunk: Sequence[Event]) -> None:
+        while True:  # as an HTTP client retries a 503
+            try:
+                return await queue.put(chunk)
+            except BackendUnavailableError as exc:
+                refusals.append(exc)
+                await asyncio.sleep(0.01)
+
+    async def outage() -> None:
+        while len(refusals) < 4:
+            await asyncio.sleep(0.005)
+        repo.down = False
+
+    async def main() -> None:
+        await asyncio.gather(outage(), *(client(chunk) for chunk in chunks))
+
+    asyncio.run(asyncio.wait_for(main(), 10))
 
     assert sorted(repo.stored, key=by_id) == sorted(originals, key=by_id)
     assert sorted(dup.event_id for dup in repo.duplicates) == sorted(c.event_id for c in copies)
-    assert queue.dead_letters == []

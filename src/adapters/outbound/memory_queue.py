@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from adapters.metrics import record_batch, record_dead_letter, record_retry
+from attrs import frozen
+
+from adapters.metrics import record_batch, record_publish_failure, record_retry
 from application.ports import Queue
 from domain.errors import BackendUnavailableError
 from domain.event import Event
@@ -19,17 +23,26 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Sequence[Event]], object]
 
 
+@frozen
+class _Chunk:
+    """The events of one put(), and how to answer it on the caller's loop."""
+
+    events: Sequence[Event]
+    arrived: float
+    loop: asyncio.AbstractEventLoop
+    answer: asyncio.Future[None]
+
+
 class MemoryQueue(Queue):
-    """An in-process queue with the worker's group commit and retry policy.
+    """An in-process queue whose put() returns once its events are stored: group commit.
 
-    put() only appends to a buffer; one thread gathers up to max_batch events (or waits at most
-    max_wait_seconds for more) and calls handler(batch). A BackendUnavailableError retries the
-    same batch after each of retry_delays, then moves it to dead_letters; any other error
-    dead-letters it at once. No batch is ever dropped, and replay_dead() puts them back.
-
-    Not durable: what is buffered or dead-lettered is lost if the process dies. That is the
-    embedded profile's trade-off; a clean stop() drains the buffer first. max_pending bounds
-    the buffer, so a long outage turns into refused puts (503) instead of unbounded memory.
+    Each put() waits while one thread gathers the waiting puts (whole, up to max_batch events,
+    or what came within max_wait_seconds) into one handler(batch) call. A BackendUnavailableError
+    retries the same batch after each of retry_delays; when they run out, or on any other error,
+    every put of that batch raises BackendUnavailableError: the API answers 503 and the client
+    retries, which deduplication makes safe. So "ok" means stored; only events not yet answered
+    are lost if the process dies. max_pending bounds what waits, so an outage turns into refused
+    puts instead of unbounded memory, and timeout_seconds bounds how long one put waits.
     """
 
     def __init__(
@@ -37,30 +50,29 @@ class MemoryQueue(Queue):
         handler: Handler,
         *,
         max_batch: int = 5000,
-        max_wait_seconds: float = 0.2,
-        retry_delays: Sequence[float] = (0.1, 0.5, 2, 5, 10),
-        max_pending: int = 1_000_000,
+        max_wait_seconds: float = 0.002,
+        retry_delays: Sequence[float] = (0.05, 0.2, 0.5, 1.0),
+        timeout_seconds: float = 10.0,
+        max_pending: int = 100_000,
     ) -> None:
-        if max_batch <= 0 or max_pending <= 0 or max_wait_seconds < 0:
-            raise ValueError("max_batch and max_pending must be positive, max_wait non-negative")
+        if max_batch <= 0 or max_pending <= 0 or timeout_seconds <= 0 or max_wait_seconds < 0:
+            raise ValueError("max_batch, max_pending and timeout must be positive, max_wait not <0")
         self._handler = handler
         self._max_batch = max_batch
         self._max_wait = max_wait_seconds
         self._retry_delays = tuple(retry_delays)
+        self._timeout = timeout_seconds
         self._max_pending = max_pending
         self._cond = threading.Condition()
-        # One chunk per put(), stamped with its arrival, so the wait is measured from the
-        # oldest buffered event and a put costs one append whatever its size.
-        self._chunks: deque[tuple[float, list[Event]]] = deque()
-        self._buffered = 0
-        self._in_flight = 0
-        self._dead: list[tuple[Event, ...]] = []
+        self._chunks: deque[_Chunk] = deque()
+        self._buffered = 0  # events in _chunks
+        self._in_flight = 0  # events of the batch in the handler's hands
         self._stopping = False
         self._abort = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the delivery thread; events put before this wait in the buffer."""
+        """Start the delivery thread; puts made before this wait for it."""
         with self._cond:
             if self._thread is not None or self._stopping:
                 raise RuntimeError("a MemoryQueue starts once")
@@ -68,149 +80,146 @@ class MemoryQueue(Queue):
             self._thread.start()
 
     async def put(self, events: Sequence[Event]) -> None:
+        """Return once the handler has stored (or recorded as duplicates) every event."""
         if not events:
             return
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[None] = loop.create_future()
         with self._cond:
             if self._stopping:
                 raise BackendUnavailableError("broker", "the in-process queue is stopped")
-            if self._buffered + len(events) > self._max_pending:
+            if self._buffered + self._in_flight + len(events) > self._max_pending:
                 raise BackendUnavailableError("broker", "the in-process queue is full")
-            self._chunks.append((time.monotonic(), list(events)))
+            self._chunks.append(_Chunk(list(events), time.monotonic(), loop, answer))
             self._buffered += len(events)
             self._cond.notify_all()
+        try:
+            await asyncio.wait_for(answer, self._timeout)
+        except TimeoutError:
+            # The batch may still be stored later; the client's retry is then a duplicate.
+            raise BackendUnavailableError(
+                "broker", f"events not stored within {self._timeout}s"
+            ) from None
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Refuse new events, deliver the buffered ones, stop; True if all were delivered.
-
-        What is still undelivered after the timeout goes to dead_letters, never nowhere.
-        """
+        """Refuse new puts, finish the pending ones, stop; True if every one was answered."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
             thread = self._thread
-        if thread is None:
-            with self._cond:  # never started: nothing will deliver what is buffered
-                undelivered = self._buffered
-                self._bury_buffer()
-            return undelivered == 0
-        thread.join(timeout)
-        if thread.is_alive():
-            self._abort.set()  # cuts retry sleeps short; a handler call in progress finishes
-            with self._cond:
-                self._cond.notify_all()
-            thread.join(max(self._max_wait, 1.0))
-            log.warning("memory queue stopped before it was drained; see dead_letters")
-            return False
-        return True
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                self._abort.set()  # cuts retry sleeps short; a handler call in progress finishes
+                with self._cond:
+                    self._cond.notify_all()
+                thread.join(max(self._max_wait, 1.0))
+        with self._cond:
+            # Never started, or stopped before the end: nothing will store these, say so now.
+            refused = self._refuse_buffered()
+        if refused:
+            log.warning("memory queue stopped with %d events unstored; their puts failed", refused)
+        return refused == 0 and (thread is None or not thread.is_alive())
 
     def ping(self) -> None:
-        """Ready while the delivery thread runs and the queue accepts events."""
+        """Ready while the delivery thread runs and the queue accepts puts."""
         with self._cond:
             running = self._thread is not None and self._thread.is_alive()
             if self._stopping or not running:
                 raise BackendUnavailableError("broker", "the in-process queue is not running")
 
     def drain(self, timeout: float) -> bool:
-        """Wait until no event is buffered or being handled; False if the timeout came first."""
+        """Wait until no event is waiting or being handled; False if the timeout came first."""
         with self._cond:
             return self._cond.wait_for(
                 lambda: self._buffered == 0 and self._in_flight == 0, timeout=timeout
             )
 
     def depth(self) -> dict[str, int]:
-        """Events waiting now: buffered (not counting the batch in hand), and dead-lettered."""
+        """Events put and not yet answered, the batch in the handler's hands included."""
         with self._cond:
-            return {
-                "events": self._buffered,
-                "dead_letters": sum(len(batch) for batch in self._dead),
-            }
-
-    @property
-    def dead_letters(self) -> list[tuple[Event, ...]]:
-        """The batches that could not be delivered, oldest first."""
-        with self._cond:
-            return list(self._dead)
-
-    def replay_dead(self) -> int:
-        """Queue the dead-lettered batches again; return how many events went back."""
-        with self._cond:
-            if self._stopping:
-                raise BackendUnavailableError("broker", "the in-process queue is stopped")
-            dead, self._dead = self._dead, []
-            now = time.monotonic()
-            for batch in dead:
-                self._chunks.append((now, list(batch)))
-                self._buffered += len(batch)
-            self._cond.notify_all()
-            return sum(len(batch) for batch in dead)
+            return {"events": self._buffered + self._in_flight}
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
-            delivered = self._deliver(batch)
+            failure = self._deliver([event for chunk in batch for event in chunk.events])
+            for chunk in batch:
+                _answer(chunk, failure)
             with self._cond:
-                if not delivered:
-                    self._dead.append(tuple(batch))
                 self._in_flight = 0
                 self._cond.notify_all()
 
-    def _next_batch(self) -> list[Event] | None:
+    def _next_batch(self) -> list[_Chunk] | None:
         with self._cond:
             while True:
                 if self._abort.is_set():
-                    self._bury_buffer()
                     return None
-                if self._buffered == 0:
+                if not self._chunks:
                     if self._stopping:
                         return None
                     self._cond.wait()
                     continue
                 if self._buffered >= self._max_batch or self._stopping:
                     break
-                left = self._chunks[0][0] + self._max_wait - time.monotonic()
+                left = self._chunks[0].arrived + self._max_wait - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            batch = self._take()
-            self._in_flight = len(batch)
+            # Whole chunks only, so each put is answered by one handler call; at least one.
+            batch = [self._chunks.popleft()]
+            size = len(batch[0].events)
+            while self._chunks and size + len(self._chunks[0].events) <= self._max_batch:
+                batch.append(self._chunks.popleft())
+                size += len(batch[-1].events)
+            self._buffered -= size
+            self._in_flight = size
             return batch
 
-    def _take(self) -> list[Event]:
-        batch: list[Event] = []
-        while self._chunks and len(batch) < self._max_batch:
-            arrived, events = self._chunks.popleft()
-            room = self._max_batch - len(batch)
-            if len(events) > room:
-                # Split a chunk larger than the batch; its rest keeps its place and its stamp.
-                self._chunks.appendleft((arrived, events[room:]))
-                events = events[:room]
-            batch.extend(events)
-        self._buffered -= len(batch)
-        return batch
-
-    def _deliver(self, batch: list[Event]) -> bool:
+    def _deliver(self, events: list[Event]) -> str | None:
+        """Hand the batch to the handler with retries; why its puts fail, or None."""
         for delay in (*self._retry_delays, None):
             started = time.perf_counter()
             try:
-                result = self._handler(batch)
+                result = self._handler(events)
             except BackendUnavailableError as exc:
                 if delay is None or self._abort.wait(delay):
-                    log.error("batch of %d events dead-lettered: %s", len(batch), exc)
-                    record_dead_letter()
-                    return False
-                log.warning("%s; retrying a batch of %d in %ss", exc, len(batch), delay)
+                    log.error("batch of %d events not stored, puts refused: %s", len(events), exc)
+                    record_publish_failure()
+                    return f"events not stored: {exc}"
+                log.warning("%s; retrying a batch of %d in %ss", exc, len(events), delay)
                 record_retry()
-            except Exception:
-                log.exception("batch of %d events dead-lettered", len(batch))
-                record_dead_letter()
-                return False
+            except Exception as exc:
+                log.exception("batch of %d events not stored, puts refused", len(events))
+                record_publish_failure()
+                return f"events not stored: {type(exc).__name__}"
             else:
                 if isinstance(result, BatchOutcome):
                     record_batch(result, time.perf_counter() - started)
-                return True
-        return False  # not reached: the last delay is None
+                return None
+        raise AssertionError("not reached: the last delay is None")
 
-    def _bury_buffer(self) -> None:
+    def _refuse_buffered(self) -> int:
+        refused = 0
         while self._chunks:
-            self._dead.append(tuple(self._chunks.popleft()[1]))
-            record_dead_letter()
+            chunk = self._chunks.popleft()
+            refused += len(chunk.events)
+            _answer(chunk, "the in-process queue stopped")
         self._buffered = 0
+        self._cond.notify_all()
+        return refused
+
+
+def _answer(chunk: _Chunk, failure: str | None) -> None:
+    """Settle one put's future from this thread; a caller gone (timed out, loop closed) is fine."""
+    with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
+        chunk.loop.call_soon_threadsafe(_settle, chunk.answer, failure)
+
+
+def _settle(answer: asyncio.Future[None], failure: str | None) -> None:
+    if answer.done():
+        return
+    if failure is None:
+        answer.set_result(None)
+    else:
+        # One exception per put: a raised exception carries its own traceback.
+        answer.set_exception(BackendUnavailableError("broker", failure))
