@@ -66,7 +66,9 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser("worker", help="run the queue consumer")
-    worker.add_argument("--concurrency", type=int, default=1, help="worker processes")
+    worker.add_argument(
+        "--concurrency", type=int, default=None, help="task threads per worker process (default 64)"
+    )
     worker.set_defaults(run=_worker)
 
     beat = commands.add_parser("beat", help="run the scheduler (archive on DEDUP_ARCHIVE_SCHEDULE)")
