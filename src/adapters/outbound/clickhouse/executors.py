@@ -49,11 +49,14 @@ class _Verbatim:
         return self.text
 
 
+_BYTE_ESCAPES = tuple(f"\\x{byte:02X}" for byte in range(256))
+
+
 def server_value(value: Any) -> Any:
     """A bound value in the form clickhouse-driver's client-side substitution renders right."""
     if isinstance(value, bytes):
         # Only hex digits reach the SQL: every byte becomes a \xNN escape in a string literal.
-        return _Verbatim("'" + "".join(f"\\x{byte:02X}" for byte in value) + "'")
+        return _Verbatim("'" + "".join(map(_BYTE_ESCAPES.__getitem__, value)) + "'")
     if isinstance(value, datetime):
         return _Verbatim(f"toDateTime({int(utc(value).timestamp())})")
     if isinstance(value, tuple):
