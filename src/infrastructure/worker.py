@@ -6,6 +6,7 @@ import sys
 
 from adapters.inbound.archive_tasks import register_archive_task
 from adapters.inbound.celery_tasks import register_tasks
+from adapters.metrics import start_worker_metrics_server
 from infrastructure import celery_app
 from infrastructure.container import Container, scheme
 from infrastructure.logs import configure_logging
@@ -37,7 +38,11 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
     # A factory, not an instance: the clients behind it open in each child after the fork.
     register_tasks(app, deduplicate=container.deduplicate_event)
     register_archive_task(app, retention=container.run_retention)
-    celery_app.run_worker(app, concurrency=concurrency, loglevel=settings.log_level)
+    if settings.metrics_port is not None:
+        start_worker_metrics_server(settings.metrics_port)
+    celery_app.run_worker(
+        app, concurrency=concurrency or WORKER_THREADS, loglevel=settings.log_level
+    )
     return 0
 
 

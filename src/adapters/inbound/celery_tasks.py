@@ -21,6 +21,7 @@ from celery.exceptions import Reject
 from celery.worker.request import Request
 
 from adapters.inbound.batch_gatherer import BatchGatherer
+from adapters.metrics import record_batch, record_dead_letter, record_retry
 from application.deduplicate_event import DeduplicateEvent
 from application.messages import events_from_message
 from domain.errors import BackendUnavailableError
@@ -84,6 +85,7 @@ def register_tasks(
     def store(batch: list[Event]) -> None:
         began = time.perf_counter()
         outcome = deduplicate().execute(batch)
+        record_batch(outcome, time.perf_counter() - began)
         log.debug(
             "batch of %d events: %d stored, %d duplicates recorded, in %.3fs",
             len(batch),
@@ -116,6 +118,7 @@ def register_tasks(
             events = events_from_message(message)
         except ValueError as exc:
             log.error("dead-lettering a malformed message: %s", exc)
+            record_dead_letter()
             # Retrying cannot fix it; rejecting without requeue sends it to the dead letters.
             raise Reject(f"malformed message: {exc}", requeue=False) from exc
         try:
@@ -125,6 +128,10 @@ def register_tasks(
                 task.request.retries, base=backoff_base_seconds, cap=backoff_max_seconds
             )
             log.warning("%s; retry %d in %ds", exc, task.request.retries + 1, delay)
+            if task.request.retries >= task.max_retries:
+                record_dead_letter()
+            else:
+                record_retry()
             # Past max_retries, retry() re-raises exc: the task fails and is dead-lettered.
             raise task.retry(exc=exc, countdown=delay) from exc
 
