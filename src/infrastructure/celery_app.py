@@ -87,6 +87,10 @@ def create_celery_app(
         worker_prefetch_multiplier=prefetch,
         # Unacked messages come back on a lost connection anyway; do not run them twice here.
         worker_cancel_long_running_tasks_on_connection_loss=True,
+        # After a reconnect Celery would shrink the prefetch to what the busy threads leave
+        # (here: every thread waits for its batch, so almost nothing) and grow it back one ack
+        # at a time; the worker then crawled or stalled after a broker restart.
+        worker_enable_prefetch_count_reduction=False,
         # No remote control: nothing here uses it, and after a broker restart its pidbox
         # queue.declare blocked the worker's reconnect while tasks already ran, so their acks
         # waited for an event loop that had not started (seen in the fault tests).

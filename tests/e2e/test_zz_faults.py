@@ -32,7 +32,8 @@ def test_clickhouse_stopped_for_30s_under_load_loses_nothing_and_stores_nothing_
     stack: Stack,
 ) -> None:
     # Spread over the outage: events keep arriving while ClickHouse is gone.
-    load = Load(stack.base_url, events=1500, rate=40).start()
+    # Long enough to outlast the outage by far, whatever the set-up before it took.
+    load = Load(stack.base_url, events=40 * (OUTAGE_SECONDS + 45), rate=40).start()
     wait_stored(stack)
     worker = stack.workers[0]
     try:

@@ -166,7 +166,8 @@ def test_ping_answers_for_a_reachable_broker_and_raises_for_an_unreachable_one(q
 
 def test_put_works_again_once_the_connection_was_lost(app, queue) -> None:
     asyncio.run(queue.put([an_event()]))
-    queue._connection.collect()  # the broker connection vanished under the publisher
+    for connection in list(queue._connections.values()):
+        connection.collect()  # the broker connections vanished under the publishers
 
     asyncio.run(queue.put([an_event()]))
 

@@ -57,8 +57,9 @@ class GroupCommitter(Generic[T]):
         max_wait_seconds: float = 0.003,
         timeout_seconds: float = 5.0,
         name: str = "group-commit",
+        flushers: int = 1,
     ) -> None:
-        if max_items <= 0 or max_wait_seconds < 0 or timeout_seconds <= 0:
+        if max_items <= 0 or max_wait_seconds < 0 or timeout_seconds <= 0 or flushers <= 0:
             raise ValueError("max_items and timeout_seconds must be positive, max_wait >= 0")
         self._flush = flush
         self._backend = backend
@@ -66,6 +67,9 @@ class GroupCommitter(Generic[T]):
         self._max_wait = max_wait_seconds
         self._timeout = timeout_seconds
         self._name = name
+        # Several flush threads keep several batches in flight: a flush mostly waits (for a
+        # broker's confirm), so one thread alone would make every batch wait for the last.
+        self._flushers = flushers
         self.stats = CommitStats()
         self._reset()
 
@@ -76,7 +80,7 @@ class GroupCommitter(Generic[T]):
         self._pending: deque[_Entry[T]] = deque()
         self._pending_items = 0
         self._closing = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         """Start the flush thread now rather than on the first submit."""
@@ -103,9 +107,10 @@ class GroupCommitter(Generic[T]):
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-            thread = self._thread
-        if thread is not None and self._pid == os.getpid():
-            thread.join(timeout)
+            threads = list(self._threads)
+        if self._pid == os.getpid():
+            for thread in threads:
+                thread.join(timeout)
 
     def _enqueue(self, entry: _Entry[T]) -> None:
         if self._pid != os.getpid():
@@ -121,9 +126,13 @@ class GroupCommitter(Generic[T]):
                 self._cond.notify()
 
     def _start_locked(self) -> None:
-        if self._thread is None and not self._closing:
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
+        if not self._threads and not self._closing:
+            for index in range(self._flushers):
+                thread = threading.Thread(
+                    target=self._run, name=f"{self._name}-{index}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
 
     def _run(self) -> None:
         while (entries := self._gather()) is not None:

@@ -143,11 +143,11 @@ class MemoryQueue(Queue):
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
             failure = self._deliver([event for chunk in batch for event in chunk.events])
-            for chunk in batch:
-                _answer(chunk, failure)
-            with self._cond:
+            with self._cond:  # no longer pending by the time anyone hears the answer
                 self._in_flight = 0
                 self._cond.notify_all()
+            for chunk in batch:
+                _answer(chunk, failure)
 
     def _next_batch(self) -> list[_Chunk] | None:
         with self._cond:
