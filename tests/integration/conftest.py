@@ -7,14 +7,19 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
+from celery import Celery
+from kombu import Connection
 
+from adapters.outbound.celery_queue import CeleryQueue
 from adapters.outbound.clickhouse.executors import ChdbExecutor, Executor, ServerExecutor
 from adapters.outbound.clickhouse.migration_runner import MigrationRunner
 from adapters.outbound.clickhouse.miniorm import Statement, ident
 from adapters.outbound.clickhouse.url import server_executor_from_url
 from domain.errors import BackendUnavailableError
+from infrastructure.celery_app import create_celery_app
 
 # --- clickhouse: per-test databases on the server, per-test directories for chDB ---
 
@@ -75,3 +80,57 @@ def migrated_chdb(chdb_executor: ChdbExecutor) -> tuple[Executor, str]:
     database = unique_database()
     MigrationRunner(chdb_executor, MIGRATIONS, database).up()
     return chdb_executor, database
+
+
+# --- rabbitmq: a Celery app per test on queues and exchanges no other test uses ---
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+NOWHERE = "amqp://guest:guest@127.0.0.1:1//"
+
+
+def a_test_app(broker_url: str = BROKER) -> Celery:
+    """An app on its own events queue, dead-letter queue and exchanges."""
+    tag = f"dedup.test.{uuid4().hex[:12]}"
+    return create_celery_app(
+        broker_url,
+        queue_name=f"{tag}.events",
+        dead_letter_queue=f"{tag}.dead",
+        dead_letter_exchange=f"{tag}.dlx",
+    )
+
+
+def delete_topology(app: Celery) -> None:
+    events = app.conf.task_default_queue
+    args = app.amqp.queues[events].queue_arguments
+    with app.connection_for_write() as connection:
+        channel = connection.channel()
+        channel.queue_delete(events)
+        channel.queue_delete(args["x-dead-letter-routing-key"])
+        channel.exchange_delete(events)
+        channel.exchange_delete(args["x-dead-letter-exchange"])
+        channel.close()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> str:
+    """The broker URL, once it answers; make test starts it, so its absence is a failure."""
+    try:
+        with Connection(BROKER, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as exc:
+        pytest.fail(f"RabbitMQ is not reachable at {BROKER} (make test starts it): {exc}")
+    return BROKER
+
+
+@pytest.fixture
+def app(rabbitmq: str) -> Iterator[Celery]:
+    app = a_test_app(rabbitmq)
+    yield app
+    delete_topology(app)
+
+
+@pytest.fixture
+def queue(app: Celery) -> Iterator[CeleryQueue]:
+    queue = CeleryQueue(app, timeout_seconds=5.0)
+    yield queue
+    queue.close()

@@ -6,14 +6,12 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from uuid import uuid4
 
 import pytest
 from attrs import define
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from celery.worker import state
-from kombu import Connection
 
 from adapters.inbound.celery_tasks import TASK_NAME, register_tasks
 from adapters.outbound.celery_queue import CeleryQueue
@@ -22,13 +20,11 @@ from application.deduplicate_event import DeduplicateEvent
 from domain.errors import BackendUnavailableError
 from domain.event import Event
 from domain.outcome import Duplicate
-from infrastructure.celery_app import create_celery_app
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache
 
 pytestmark = pytest.mark.integration
 
-BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 MAX_RETRIES = 2  # retries wait whole seconds (see backoff_seconds): keep them few
 
 
@@ -58,33 +54,10 @@ class BrokenDeduplicate:
         raise KeyError("a bug")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _rabbitmq() -> None:
-    try:
-        with Connection(BROKER, connect_timeout=2) as connection:
-            connection.ensure_connection(max_retries=1)
-    except Exception as exc:
-        pytest.fail(f"RabbitMQ is not reachable at {BROKER} (make test starts it): {exc}")
-
-
 @pytest.fixture
-def app() -> Iterator[Celery]:
-    tag = f"dedup.test.{uuid4().hex[:12]}"
-    app = create_celery_app(
-        BROKER,
-        queue_name=f"{tag}.events",
-        dead_letter_queue=f"{tag}.dead",
-        dead_letter_exchange=f"{tag}.dlx",
-    )
+def app(app: Celery) -> Celery:
     app.conf.worker_enable_remote_control = False  # no pidbox queues for a test worker
-    yield app
-    with app.connection_for_write() as connection:
-        channel = connection.channel()
-        for name in (f"{tag}.events", f"{tag}.dead"):
-            channel.queue_delete(name)
-        for name in (f"{tag}.events", f"{tag}.dlx"):
-            channel.exchange_delete(name)
-        channel.close()
+    return app
 
 
 @pytest.fixture
@@ -104,13 +77,6 @@ def worker(app: Celery, repo: FlakyEventRepository) -> Iterator[None]:
     )
     with running_worker(app):
         yield
-
-
-@pytest.fixture
-def queue(app: Celery) -> Iterator[CeleryQueue]:
-    queue = CeleryQueue(app)
-    yield queue
-    queue.close()
 
 
 @contextmanager
