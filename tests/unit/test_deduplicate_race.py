@@ -51,31 +51,18 @@ def loser(winner: Event) -> Event:
     return a_later_copy(winner)
 
 
-def test_a_loser_that_inserts_last_records_itself_as_a_duplicate_of_the_smallest_id(
+@pytest.mark.parametrize("loser_inserts_last", [True, False], ids=["loser-last", "winner-last"])
+def test_whichever_inserts_last_the_smallest_id_stays_and_the_other_is_its_duplicate(
+    *,
     deduplicate: DeduplicateEvent,
     cache: FakeHashCache,
     repo: FakeEventRepository,
     winner: Event,
     loser: Event,
+    loser_inserts_last: bool,
 ) -> None:
-    race(deduplicate, cache, repo, first=[winner], then=[loser])
-
-    assert repo.final() == [winner]
-    assert [(d.event_id, d.original_event_id) for d in repo.duplicates] == [
-        (loser.event_id, winner.event_id)
-    ]
-    assert cache.claims[winner.fingerprint] == winner.holder
-    assert_accounting_invariant([winner.event_id, loser.event_id], Ledger.from_fake(repo))
-
-
-def test_a_winner_that_inserts_last_records_the_stored_loser(
-    deduplicate: DeduplicateEvent,
-    cache: FakeHashCache,
-    repo: FakeEventRepository,
-    winner: Event,
-    loser: Event,
-) -> None:
-    race(deduplicate, cache, repo, first=[loser], then=[winner])
+    first, then = (winner, loser) if loser_inserts_last else (loser, winner)
+    race(deduplicate, cache, repo, first=[first], then=[then])
 
     assert repo.final() == [winner]
     assert [(d.event_id, d.original_event_id) for d in repo.duplicates] == [
