@@ -10,7 +10,12 @@ from uuid import UUID
 import pytest
 
 from adapters.outbound.clickhouse import rowbinary
-from adapters.outbound.clickhouse.executors import ChdbExecutor, chdb_param, server_value
+from adapters.outbound.clickhouse.executors import (
+    ChdbExecutor,
+    chdb_param,
+    server_query,
+    server_value,
+)
 from adapters.outbound.clickhouse.miniorm import Param, Statement, among, ge, ident, select
 from adapters.outbound.clickhouse.tables import EVENT_DUPLICATES, EVENT_FINGERPRINTS
 
@@ -50,9 +55,30 @@ def test_final_is_rendered_after_the_table() -> None:
     assert sql == "SELECT `event_id` FROM `db`.`event_duplicates` FINAL"
 
 
-def test_bytes_reach_the_server_query_as_hex_escapes_only() -> None:
+def test_bytes_reach_theserver_query_as_hex_escapes_only() -> None:
     assert str(server_value(b"\x00'\\\xff")) == "'\\x00\\x27\\x5C\\xFF'"
-    assert [str(v) for v in server_value((b"\x01",))] == ["'\\x01'"]
+
+
+def test_a_set_reaches_the_server_as_an_external_table_not_as_text() -> None:
+    fps = EVENT_FINGERPRINTS
+    statement = Statement(
+        (
+            "SELECT 1 WHERE ",
+            *among(fps["fingerprint"], [b"\x01" * 16, b"'" * 16]).parts,
+            " AND ",
+            *ge(fps["received_at"], datetime(2024, 1, 2, tzinfo=UTC)).parts,
+        )
+    )
+    sql, values, sets = server_query(statement)
+    assert sql == "SELECT 1 WHERE `fingerprint` IN _p0 AND `received_at` >= %(p1)s"
+    assert values is not None and str(values["p1"]) == "toDateTime(1704153600)"
+    assert sets == [
+        {
+            "name": "_p0",
+            "structure": [("value", "FixedString(16)")],
+            "data": [(b"\x01" * 16,), (b"'" * 16,)],
+        }
+    ]
 
 
 def test_chdb_params_escape_backslashes_and_control_characters() -> None:

@@ -28,10 +28,12 @@ from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
 from domain.outcome import Duplicate
 
-# Values per IN (...) list. ClickHouse refuses a query text over max_query_size (256 KiB by
-# default) and a bound fingerprint takes ~67 characters, so a batch of 20,000 is looked up in
-# a few queries rather than one that would fail.
-LOOKUP_CHUNK = 2500
+# Values per lookup query: a worker batch (at most 20,000 events) in one. A lookup of random
+# fingerprints touches granules all over the table, so each query is close to a scan of the
+# window: one query per batch scans it once. The values never enter the SQL text (the server
+# gets them as an external table, chDB as a parameter), so no max_query_size applies; the
+# bound only keeps a pathological caller from building one enormous set.
+LOOKUP_CHUNK = 20_000
 
 T = TypeVar("T")
 

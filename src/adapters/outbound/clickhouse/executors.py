@@ -59,11 +59,39 @@ def server_value(value: Any) -> Any:
         return _Verbatim("'" + "".join(map(_BYTE_ESCAPES.__getitem__, value)) + "'")
     if isinstance(value, datetime):
         return _Verbatim(f"toDateTime({int(utc(value).timestamp())})")
-    if isinstance(value, tuple):
-        return tuple(server_value(item) for item in value)
     if isinstance(value, str | int | UUID):
         return value  # the driver escapes these itself
     raise TypeError(f"cannot bind {type(value).__name__}")
+
+
+def server_query(statement: Statement) -> tuple[str, dict[str, Any] | None, list[dict[str, Any]]]:
+    """The SQL, its substituted values, and each bound set as an external table.
+
+    A set (`column IN ...`, bound as `Array(T)`) travels beside the query as a temporary table
+    in the native format rather than as literals in its text: the server neither parses
+    thousands of literals nor limits their number (max_query_size), and one query scans the
+    table once for a whole batch, where literal chunks would scan it once per chunk.
+    """
+    sets: list[dict[str, Any]] = []
+
+    def placeholder(name: str, param: Param) -> str:
+        if param.type.startswith("Array("):
+            table = f"_{name}"
+            sets.append(
+                {
+                    "name": table,
+                    "structure": [("value", param.type[len("Array(") : -1])],
+                    "data": [(value,) for value in param.value],
+                }
+            )
+            return table
+        return f"%({name})s"
+
+    sql, params = statement.render(placeholder)
+    values = {
+        name: server_value(p.value) for name, p in params.items() if not p.type.startswith("Array(")
+    }
+    return sql, values or None, sets
 
 
 def _from_server(value: Any, type_: str) -> Any:
@@ -113,18 +141,14 @@ class ServerExecutor(Executor):
             raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
 
     def query(self, statement: Statement) -> list[Row]:
-        sql, params = statement.render(lambda name, _param: f"%({name})s")
-        rows, columns = self._run(
-            sql,
-            {name: server_value(p.value) for name, p in params.items()} or None,
-            with_column_types=True,
-        )
+        sql, values, sets = server_query(statement)
+        rows, columns = self._run(sql, values, with_column_types=True, external_tables=sets)
         types = [type_ for _name, type_ in columns]
         return [tuple(_from_server(v, t) for v, t in zip(row, types, strict=True)) for row in rows]
 
     def execute(self, statement: Statement) -> None:
-        sql, params = statement.render(lambda name, _param: f"%({name})s")
-        self._run(sql, {name: server_value(p.value) for name, p in params.items()} or None)
+        sql, values, sets = server_query(statement)
+        self._run(sql, values, external_tables=sets)
 
     def insert(self, database: str, table: Table, rows: Sequence[Row]) -> None:
         strings = [column.type == "String" for column in table.columns]
