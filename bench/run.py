@@ -53,7 +53,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--batch-copies", type=int, default=2, help="batches each event rides in")
     p.add_argument("--drain-timeout", type=int, help="max seconds to wait for the queue (60)")
-    p.add_argument("--profile-with", choices=["py-spy"], help="sample API and worker (single)")
+    p.add_argument(
+        "--profile-with", choices=["py-spy"], help="sample API and worker during each load"
+    )
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--port", type=int, help="API port (default: a free one)")
     p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
@@ -226,7 +228,7 @@ class Bench:
     def scenario(self, load: wrk.Load) -> None:
         self.stack.up()
         recordings = []
-        if self.args.profile_with == "py-spy" and load.mode == "single":
+        if self.args.profile_with == "py-spy":
             for role, pid in self.stack.processes().items():
                 out = self.args.results_dir / f"{self.stamp}-{load.scenario}-{role}"
                 recordings.append(profiling.Recording.start(role, pid, out, load.duration))

@@ -86,7 +86,7 @@ def register_tasks(
         began = time.perf_counter()
         outcome = deduplicate().execute(batch)
         record_batch(outcome, time.perf_counter() - began)
-        log.debug(
+        log.info(
             "batch of %d events: %d stored, %d duplicates recorded, in %.3fs",
             len(batch),
             len(outcome.stored),
