@@ -47,7 +47,8 @@ def build_app(container: Container) -> Litestar:
 
         on_shutdown.append(drain_and_stop)
     else:
-        on_shutdown.append(queue.close)
+        # Awaited on the event loop that published: it flushes and closes that loop's channel.
+        on_shutdown.append(queue.aclose)
     on_shutdown.append(lambda: close_clients(container))
     return create_app(
         accept_events=container.accept_events(),

@@ -138,6 +138,20 @@ def test_queued_events_are_stored_exactly_once_by_the_worker(app, worker, queue,
     assert queue.stats.batches < 51
 
 
+def test_many_concurrent_puts_share_few_messages_and_the_worker_stores_every_event(
+    app, worker, queue, repo
+) -> None:
+    events = [an_event() for _ in range(2000)]
+
+    put(queue, *([event] for event in events))
+
+    wait_until(lambda: len(repo.stored) == len(events))
+    assert sorted(e.event_id for e in repo.stored) == sorted(e.event_id for e in events)
+    assert queue.stats.batches <= len(events) / 20  # shared: a loaded machine makes more
+    wait_until(lambda: depth(app, app.conf.task_default_queue) == 0)
+    assert depth(app, dead_queue(app)) == 0
+
+
 def test_a_repository_down_for_a_while_is_retried_until_the_events_are_stored(
     app, worker, queue, repo
 ) -> None:

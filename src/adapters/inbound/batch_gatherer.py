@@ -1,7 +1,7 @@
 """Group commit in the worker: many task threads' events go through one flush, paced.
 
-The async twin for the API side is adapters.outbound.group_commit; this one is for plain
-threads (Celery's thread pool), and the two packages never import each other.
+The event-loop twin for the API side is adapters.outbound.group_commit; this one is for
+plain threads (Celery's thread pool), and the two packages never import each other.
 """
 
 from __future__ import annotations

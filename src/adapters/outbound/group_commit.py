@@ -1,15 +1,12 @@
-"""Group commit: many coroutines' items go out in one blocking flush, off the event loop."""
+"""Group commit on the event loop: concurrent submits share one awaited flush, several in flight."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import threading
-import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Generic, TypeVar
 
 from attrs import define
@@ -34,163 +31,160 @@ class CommitStats:
 class _Entry(Generic[T]):
     items: list[T]
     future: asyncio.Future[None]
-    loop: asyncio.AbstractEventLoop
-    arrived: float
+    due: float  # loop time by which its batch must start: its arrival + max_wait_seconds
+    deadline: float  # loop time at which its caller stops waiting: arrival + timeout_seconds
 
 
 class GroupCommitter(Generic[T]):
-    """Await submit(items) from any event loop; one thread flushes what is pending as one batch.
+    """Await submit(items) on one event loop; pending submissions go out in one awaited flush.
 
-    The thread takes every pending submission (whole, up to max_items, at least one) once the
-    oldest has waited max_wait_seconds or max_items are pending, calls flush(batch), and then
-    settles every submission of the batch: success, or BackendUnavailableError(backend) when
-    flush raised. A submission not settled within timeout_seconds raises it too, so a caller
-    never hangs on a stuck backend and never hears "done" for items that were not flushed.
+    A flush of the pending submissions (whole, up to max_items, at least one) starts once
+    max_items are pending or the oldest has waited max_wait_seconds. Up to max_in_flight
+    flushes run at once, so a batch need not wait for the one before it (a broker's confirm);
+    beyond that, submissions wait for a free slot, so a stuck backend holds a bounded number of
+    batches. A submit returns once the flush holding its items returned, and raises
+    BackendUnavailableError(backend) if that flush raised, or if it did not return within
+    timeout_seconds of the submit: never "done" for items that were not flushed. A flush is
+    cancelled when its oldest caller stops waiting, so none outlives the callers it serves.
     """
 
     def __init__(
         self,
-        flush: Callable[[list[T]], None],
+        flush: Callable[[list[T]], Awaitable[None]],
         *,
         backend: str,
         max_items: int = 1000,
         max_wait_seconds: float = 0.003,
         timeout_seconds: float = 5.0,
-        name: str = "group-commit",
-        flushers: int = 1,
+        max_in_flight: int = 8,
+        stats: CommitStats | None = None,
     ) -> None:
-        if max_items <= 0 or max_wait_seconds < 0 or timeout_seconds <= 0 or flushers <= 0:
-            raise ValueError("max_items and timeout_seconds must be positive, max_wait >= 0")
+        if max_items <= 0 or max_wait_seconds < 0 or timeout_seconds <= 0 or max_in_flight <= 0:
+            raise ValueError("max_items, timeout and max_in_flight must be positive, max_wait >= 0")
         self._flush = flush
         self._backend = backend
         self._max_items = max_items
         self._max_wait = max_wait_seconds
         self._timeout = timeout_seconds
-        self._name = name
-        # Several flush threads keep several batches in flight: a flush mostly waits (for a
-        # broker's confirm), so one thread alone would make every batch wait for the last.
-        self._flushers = flushers
-        self.stats = CommitStats()
-        self._reset()
-
-    def _reset(self) -> None:
-        # Also run in a forked child: the parent's thread and buffer did not come along.
-        self._pid = os.getpid()
-        self._cond = threading.Condition()
+        self._max_in_flight = max_in_flight
+        # Shareable, so that committers on several event loops can count as one.
+        self.stats = stats if stats is not None else CommitStats()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: deque[_Entry[T]] = deque()
         self._pending_items = 0
+        self._flushing: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
         self._closing = False
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        """Start the flush thread now rather than on the first submit."""
-        with self._cond:
-            self._start_locked()
 
     async def submit(self, items: Sequence[T]) -> None:
-        """Return once flush() has taken these items; BackendUnavailableError if it did not."""
+        """Return once a flush took these items; BackendUnavailableError if none did in time."""
         if not items:
             return
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._enqueue(_Entry(list(items), future, loop, time.monotonic()))
+        if self._closing:
+            raise BackendUnavailableError(self._backend, "the publisher is closed")
+        loop = self._bind()
+        now = loop.time()
+        entry = _Entry(list(items), loop.create_future(), now + self._max_wait, now + self._timeout)
+        self._pending.append(entry)
+        self._pending_items += len(entry.items)
+        self._pump()
         try:
-            async with asyncio.timeout(self._timeout):
-                await future
+            async with asyncio.timeout_at(entry.deadline):
+                await entry.future
         except TimeoutError as exc:
+            # Its entry stays queued with a done future: the next flush skips it.
             raise BackendUnavailableError(
                 self._backend, f"not confirmed within {self._timeout}s"
             ) from exc
 
-    def close(self, timeout: float | None = None) -> None:
-        """Flush what is pending, then stop the thread; later submits fail."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-            threads = list(self._threads)
-        if self._pid == os.getpid():
-            for thread in threads:
-                thread.join(timeout)
+    async def aclose(self) -> None:
+        """Flush what is pending now and wait (at most timeout_seconds) for every flush."""
+        self._closing = True
+        loop = self._loop
+        if loop is None:
+            return
+        deadline = loop.time() + self._timeout
+        self._pump()
+        # A finished flush starts the next pending batch (see _finished): wait for those too.
+        while self._flushing and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self._flushing), timeout=left)
 
-    def _enqueue(self, entry: _Entry[T]) -> None:
-        if self._pid != os.getpid():
-            self._reset()
-        with self._cond:
-            if self._closing:
-                raise BackendUnavailableError(self._backend, "the publisher is closed")
-            self._start_locked()
-            self._pending.append(entry)
-            self._pending_items += len(entry.items)
-            # Wake the thread only when it has something new to decide on.
-            if len(self._pending) == 1 or self._pending_items >= self._max_items:
-                self._cond.notify()
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError("an GroupCommitter serves the event loop it first ran on")
+        return loop
 
-    def _start_locked(self) -> None:
-        if not self._threads and not self._closing:
-            for index in range(self._flushers):
-                thread = threading.Thread(
-                    target=self._run, name=f"{self._name}-{index}", daemon=True
-                )
-                thread.start()
-                self._threads.append(thread)
-
-    def _run(self) -> None:
-        while (entries := self._gather()) is not None:
-            live = [entry for entry in entries if not entry.future.done()]
-            if not live:
-                continue  # every caller gave up already: nothing to promise anyone
-            batch = [item for entry in live for item in entry.items]
-            error: Exception | None = None
-            try:
-                self._flush(batch)
-            except Exception as exc:
-                log.warning("%s: flush of %d items failed: %r", self._name, len(batch), exc)
-                error = exc
-            self.stats.batches += 1
-            self.stats.items += len(batch)
-            self.stats.failures += error is not None
-            self._settle(live, error)
-
-    def _gather(self) -> list[_Entry[T]] | None:
-        with self._cond:
-            while True:
-                if not self._pending:
-                    if self._closing:
-                        return None
-                    self._cond.wait()
-                    continue
-                if self._closing or self._pending_items >= self._max_items:
-                    break
-                left = self._pending[0].arrived + self._max_wait - time.monotonic()
-                if left <= 0:
-                    break
-                self._cond.wait(left)
-            taken: list[_Entry[T]] = []
-            count = 0
-            while self._pending and (
-                not taken or count + len(self._pending[0].items) <= self._max_items
+    def _pump(self) -> None:
+        """Start every batch that is due and has a slot; else wake up when the oldest is due."""
+        loop = self._loop
+        assert loop is not None  # only called once bound
+        while self._pending and len(self._flushing) < self._max_in_flight:
+            oldest = self._pending[0]
+            if not (
+                self._closing or self._pending_items >= self._max_items or oldest.due <= loop.time()
             ):
-                entry = self._pending.popleft()
-                taken.append(entry)
-                count += len(entry.items)
-            self._pending_items -= count
-            return taken
+                # Entries arrive in order, so an earlier timer is never too late: it re-pumps.
+                if self._timer is None:
+                    self._timer = loop.call_at(oldest.due, self._on_timer)
+                return
+            self._start(self._take())
 
-    def _settle(self, entries: list[_Entry[T]], error: Exception | None) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._pump()
+
+    def _take(self) -> list[_Entry[T]]:
+        taken: list[_Entry[T]] = []
+        count = 0
+        while self._pending and (
+            not taken or count + len(self._pending[0].items) <= self._max_items
+        ):
+            entry = self._pending.popleft()
+            self._pending_items -= len(entry.items)
+            if entry.future.done():
+                continue  # its caller gave up (timed out or cancelled): nothing to promise
+            taken.append(entry)
+            count += len(entry.items)
+        return taken
+
+    def _start(self, entries: list[_Entry[T]]) -> None:
+        if not entries:
+            return
+        assert self._loop is not None
+        batch = [item for entry in entries for item in entry.items]
+        # Entries are in arrival order: the first one's caller is the first to give up.
+        task = self._loop.create_task(self._flush_by(entries[0].deadline, batch))
+        self._flushing.add(task)
+        task.add_done_callback(partial(self._finished, entries, len(batch)))
+
+    async def _flush_by(self, deadline: float, batch: list[T]) -> None:
+        # A confirm that comes after the caller gave up is of no use to anyone: stop waiting,
+        # so that the flush (a publisher) can treat its channel as failed, and free the slot.
+        async with asyncio.timeout_at(deadline):
+            await self._flush(batch)
+
+    def _finished(self, entries: list[_Entry[T]], size: int, task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
+        error: BaseException | None = (
+            asyncio.CancelledError("the flush was cancelled")
+            if task.cancelled()
+            else task.exception()
+        )
+        self.stats.batches += 1
+        self.stats.items += size
+        self.stats.failures += error is not None
+        if error is not None:
+            log.warning("flush of %d items to the %s failed: %r", size, self._backend, error)
         for entry in entries:
-            by_loop.setdefault(entry.loop, []).append(entry.future)
-        for loop, futures in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits there now
-                loop.call_soon_threadsafe(self._resolve, futures, error)
-
-    def _resolve(self, futures: list[asyncio.Future[None]], error: Exception | None) -> None:
-        for future in futures:
-            if future.done():
+            if entry.future.done():
                 continue  # timed out or cancelled meanwhile
             if error is None:
-                future.set_result(None)
+                entry.future.set_result(None)
             else:
                 failure = BackendUnavailableError(self._backend, str(error) or repr(error))
                 failure.__cause__ = error
-                future.set_exception(failure)
+                entry.future.set_exception(failure)
+        self._pump()
