@@ -47,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--api-workers", type=int, default=2, help="dedup serve --workers")
     p.add_argument(
+        "--worker-processes", type=int, default=2, help="dedup worker processes (distributed)"
+    )
+    p.add_argument(
         "--worker-concurrency", type=int, help="dedup worker --concurrency (default: its own)"
     )
     p.add_argument("--copies", default="2-3", help="copies of each single event, MIN-MAX")
@@ -315,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port or free_port(),
         api_workers=args.api_workers if args.profile == "distributed" else 1,
         worker_concurrency=args.worker_concurrency,
+        worker_processes=args.worker_processes,
         workdir=workdir,
         extra_env={"DEDUP_LOG_LEVEL": args.log_level} if args.log_level else {},
     )

@@ -6,8 +6,6 @@ DEDUP_QUEUE_NAME and the ClickHouse tables `events` and `event_duplicates`.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +30,7 @@ class StackOptions:
     api_workers: int
     worker_concurrency: int | None  # None: the service's own default
     workdir: Path
+    worker_processes: int = 1
     extra_env: Mapping[str, str] = field(factory=dict)
 
 
@@ -76,17 +75,16 @@ class Stack(Protocol):
         ...
 
 
-def _start_worker(*args: str, host: str, env: Mapping[str, str], cwd: Path) -> Process:
-    """`dedup worker`, in a UTS namespace of its own with its own host name when we may.
+def _start_workers(*args: str, processes: int, env: Mapping[str, str], cwd: Path) -> Process:
+    """`processes` times `dedup worker`, children of one shell: one process tree, one role.
 
-    Celery names a worker celery@<host name> and holds an exclusive queue under that name
-    (celery@<host>.celery.pidbox): a second worker on the same machine with the default name
-    dies with RESOURCE_LOCKED. Other engineers' tests run workers on this machine, so ours
-    takes a host name of its own (unshare --uts, root only) and neither side breaks the other.
+    dedup names each worker dedup-<pid>@<host> and turns Celery's remote control off, so
+    several share a machine. Stopping the shell's process group stops them all.
     """
     command = [DEDUP, "worker", *args]
-    if os.geteuid() == 0 and shutil.which("unshare"):
-        command = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *command]
+    if processes > 1:
+        loop = f'for i in $(seq {processes}); do "$@" & done; wait'
+        command = ["sh", "-c", loop, "sh", *command]
     log = cwd / f"worker-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
         popen = subprocess.Popen(
@@ -158,9 +156,9 @@ class DistributedStack(Stack):
             return
         env, cwd = self._env(), self.options.workdir
         concurrency = self.options.worker_concurrency
-        self.worker = _start_worker(
+        self.worker = _start_workers(
             *(["--concurrency", str(concurrency)] if concurrency else []),
-            host=f"bench-{self.options.run_id}".replace("_", "-"),
+            processes=self.options.worker_processes,
             env=env,
             cwd=cwd,
         )
@@ -207,6 +205,7 @@ class DistributedStack(Stack):
             "queue": self.queue,
             "api_workers": self.options.api_workers,
             "worker_concurrency": self.options.worker_concurrency,
+            "worker_processes": self.options.worker_processes,
             "clickhouse_version": self.clickhouse.version(),
         }
 
