@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from attrs import Factory, define
 
-from application.ports import Contender, EventRepository, HashCache, Queue
+from application.ports import Contender, EventRepository, HashCache, Queue, WriteMark
 from domain.errors import BackendUnavailableError
 from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
@@ -50,6 +50,14 @@ class FakeEventRepository(EventRepository):
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     unseen: set[EventId] = Factory(set)
     crash_after_insert: bool = False
+    # The write order: each save() is one tick; rows put into `stored` directly are tick 0,
+    # and `unseen` ones count as written after every mark (their insert "lands later").
+    tick: int = 0
+    written: dict[EventId, int] = Factory(dict)
+
+    def mark(self) -> WriteMark:
+        self._check()
+        return WriteMark(self.tick)
 
     def owners(self, fingerprints: Collection[EventFingerprint]) -> dict[EventFingerprint, Holder]:
         self._check()
@@ -59,12 +67,14 @@ class FakeEventRepository(EventRepository):
         }
 
     def contested(
-        self, fingerprints: Collection[EventFingerprint]
+        self, fingerprints: Collection[EventFingerprint], *, written_after: WriteMark | None = None
     ) -> dict[EventFingerprint, list[Contender]]:
+        """Exactly the holders written after the mark when one is given (the port allows more)."""
         self._check()
+        skip = set() if written_after is None else self._written_by(written_after)
         return {
             fp: contenders
-            for fp, contenders in self._holders(fingerprints, skip=set()).items()
+            for fp, contenders in self._holders(fingerprints, skip=skip).items()
             if len(contenders) > 1
         }
 
@@ -75,6 +85,10 @@ class FakeEventRepository(EventRepository):
 
     def save(self, *, events: Sequence[Event], duplicates: Sequence[Duplicate]) -> None:
         self._check()
+        if events:
+            self.tick += 1
+            for event in events:
+                self.written.setdefault(event.event_id, self.tick)
         self.stored.extend(events)
         known = {dup.event_id for dup in self.duplicates}
         self.duplicates.extend(dup for dup in duplicates if dup.event_id not in known)
@@ -108,6 +122,14 @@ class FakeEventRepository(EventRepository):
                         )
                     )
         return found
+
+    def _written_by(self, mark: WriteMark) -> set[EventId]:
+        """Ids of the stored events written at or before the mark."""
+        return {
+            event.event_id
+            for event in self.stored
+            if event.event_id not in self.unseen and self.written.get(event.event_id, 0) <= mark
+        }
 
     def _check(self) -> None:
         if self.down:

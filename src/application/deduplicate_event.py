@@ -9,6 +9,9 @@ and every other contender is recorded as a duplicate of it; Redis is pointed at 
 Of two racing batches, the one whose insert landed last sees both rows, so at least one settles
 the contest; a batch that died between its insert and the check is redelivered, and the retry
 checks its already-stored events too (a losing event's retry finds the winner in owners()).
+A rival the lookup missed was written after the lookup began, so for the fingerprints a batch
+stores new the check searches only what was written since a mark taken before the lookup (its
+cost does not grow with the window); already-stored ones are searched over the whole window.
 Recording is idempotent: event_duplicates folds by event_id and recorded() skips known rows.
 
 What is left, each needing a lost claim at the exact moment of a race on top:
@@ -23,11 +26,11 @@ What is left, each needing a lost claim at the exact moment of a race on top:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from attrs import define, field, frozen
 
-from application.ports import Contender, EventRepository, HashCache
+from application.ports import Contender, EventRepository, HashCache, WriteMark
 from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
 from domain.outcome import BatchOutcome, Duplicate, DuplicateKind, Outcome
@@ -71,6 +74,7 @@ class _Plan:
     to_store: list[Event] = field(factory=list)
     copies: list[tuple[Event, Holder]] = field(factory=list)
     settled: set[EventFingerprint] = field(factory=set)  # stored by this batch's own events
+    mark: WriteMark = WriteMark(0)  # taken before the lookup: an insert it missed came later
     repoint: dict[EventFingerprint, Holder] = field(factory=dict)
 
 
@@ -88,7 +92,7 @@ class DeduplicateEvent:
         plan = self._plan(groups)
         if plan.to_store:
             self.events.save(events=plan.to_store, duplicates=[])
-        winners, losers = self._contests(plan.settled)
+        winners, losers = self._contests(plan)
         plan.repoint |= winners
         duplicates = [
             Duplicate.of(
@@ -103,8 +107,8 @@ class DeduplicateEvent:
     def _plan(self, groups: dict[EventFingerprint, list[Event]]) -> _Plan:
         """Claim, look up, and decide each event: store it, skip it, or record it as a copy."""
         held = self.cache.claim({fp: group[0].holder for fp, group in groups.items()})
+        plan = _Plan(mark=self.events.mark())
         stored = self.events.owners(groups.keys())
-        plan = _Plan()
         for fp, group in groups.items():
             owner = stored.get(fp) or held[fp]
             if fp in stored and held[fp] != owner:
@@ -121,11 +125,19 @@ class DeduplicateEvent:
                     plan.to_store.append(event)
         return plan
 
-    def _contests(
-        self, settled: Collection[EventFingerprint]
-    ) -> tuple[dict[EventFingerprint, Holder], list[Duplicate]]:
-        """The winner of each fingerprint stored twice, and every loser as its duplicate."""
-        contested = self.events.contested(settled) if settled else {}
+    def _contests(self, plan: _Plan) -> tuple[dict[EventFingerprint, Holder], list[Duplicate]]:
+        """The winner of each fingerprint stored twice, and every loser as its duplicate.
+
+        A fingerprint stored new by this batch had no holder when the lookup ran, so a rival
+        was written after the mark: only that much is searched. One found already stored (a
+        redelivery) may have a rival from any time, e.g. a first attempt that died before
+        this check: the whole window is searched for those few.
+        """
+        new = {event.fingerprint for event in plan.to_store}
+        redelivered = plan.settled - new
+        contested = self.events.contested(new, written_after=plan.mark) if new else {}
+        if redelivered:
+            contested |= self.events.contested(redelivered)
         winners = {fp: contenders[0].holder for fp, contenders in contested.items()}
         losers = [dup for fp, contenders in contested.items() for dup in _losers(fp, contenders)]
         return winners, losers

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NewType, Protocol
 
 from attrs import frozen
 
@@ -25,6 +25,10 @@ class HashCache(Protocol):
     def point(self, holders: Mapping[EventFingerprint, Holder]) -> None:
         """Make each fingerprint point at the given holder, whatever it held before."""
         ...
+
+
+# A moment in the store's own write order (its clock, in whole seconds), taken before a lookup.
+WriteMark = NewType("WriteMark", int)
 
 
 @frozen
@@ -47,10 +51,19 @@ class EventRepository(Protocol):
         """The stored owner (smallest event_id) of each fingerprint in the dedup window."""
         ...
 
+    def mark(self) -> WriteMark:
+        """Now, by the store's clock: what contested() can later limit its search to."""
+        ...
+
     def contested(
-        self, fingerprints: Collection[EventFingerprint]
+        self, fingerprints: Collection[EventFingerprint], *, written_after: WriteMark | None = None
     ) -> dict[EventFingerprint, list[Contender]]:
-        """Those fingerprints stored by more than one event, each list smallest event_id first."""
+        """Those fingerprints stored by more than one event, each list smallest event_id first.
+
+        With written_after, the search may be limited to holders written after that mark, so it
+        costs what was written since rather than the whole window: pass it only for
+        fingerprints that had no holder when the mark was taken.
+        """
         ...
 
     def recorded(self, duplicates: Collection[Duplicate]) -> set[EventId]:

@@ -13,6 +13,7 @@ from adapters.outbound.clickhouse.executors import Executor
 from adapters.outbound.clickhouse.inspector import ClickHouseInspector
 from adapters.outbound.clickhouse.miniorm import Statement, qualified
 from application.deduplicate_event import DeduplicateEvent
+from application.ports import WriteMark
 from domain.event import Event, Holder, uuid7
 from domain.fingerprint import EventFingerprint
 from tests.accounting import Ledger, assert_accounting_invariant
@@ -148,3 +149,63 @@ def test_a_batch_larger_than_one_query_can_hold_is_looked_up_in_full(
     assert len(repo.owners(fingerprints)) == 6000
     assert list(repo.contested(fingerprints)) == [events[-1].fingerprint]
     assert repo.recorded(duplicates) == {dup.event_id for dup in duplicates[:10]}
+
+
+def test_a_contest_written_after_the_mark_is_found_in_the_recent_parts_alone(
+    repo: BlindLookupRepository, now: datetime
+) -> None:
+    first = an_event(received_at=now)
+    second = same_event_with_id(first, ms_later=1)
+    mark = repo.mark()
+    repo.save(events=[second], duplicates=[])
+    repo.save(events=[first], duplicates=[])
+
+    contested = repo.contested([first.fingerprint], written_after=mark)
+
+    assert [c.event_id for c in contested[first.fingerprint]] == [first.event_id, second.event_id]
+    assert repo.contested([second.fingerprint], written_after=mark) == contested
+
+
+def test_a_mark_far_in_the_past_or_future_changes_what_is_searched_not_what_is_right(
+    repo: BlindLookupRepository, now: datetime
+) -> None:
+    first = an_event(received_at=now)
+    second = same_event_with_id(first, ms_later=1)
+    repo.save(events=[first, second], duplicates=[])
+    mark = repo.mark()
+    # Nothing was written after a mark taken an hour later: nothing to search.
+    assert repo.contested([first.fingerprint], written_after=WriteMark(mark + 3600)) == {}
+    assert list(repo.contested([first.fingerprint], written_after=WriteMark(0))) == [
+        first.fingerprint
+    ]
+
+
+@define
+class MergedMeanwhileRepository(BlindLookupRepository):
+    """The recent parts listed first are gone by the time the check verifies them: merged."""
+
+    listings: int = 0
+
+    def _parts(self, *, modified_since: int | None) -> set[str]:
+        self.listings += 1
+        if modified_since is not None:
+            return {"all_0_0_0_merged_away"}
+        return super()._parts(modified_since=None)
+
+
+def test_a_part_merged_away_between_listing_and_check_falls_back_to_the_whole_window(
+    store: tuple[Executor, str], now: datetime
+) -> None:
+    executor, database = store
+    repo = MergedMeanwhileRepository(
+        executor=executor, database=database, window_seconds=WINDOW_SECONDS, clock=lambda: now
+    )
+    first = an_event(received_at=now)
+    second = same_event_with_id(first, ms_later=1)
+    mark = repo.mark()
+    repo.save(events=[first, second], duplicates=[])
+
+    contested = repo.contested([first.fingerprint], written_after=mark)
+
+    assert list(contested) == [first.fingerprint]
+    assert repo.listings == 2

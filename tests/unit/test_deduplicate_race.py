@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import pytest
 
 from application.deduplicate_event import DeduplicateEvent
+from application.ports import Contender, WriteMark
 from domain.errors import BackendUnavailableError
 from domain.event import Event, uuid7
+from domain.fingerprint import EventFingerprint
 from domain.outcome import DuplicateKind, Outcome
 from tests.accounting import Ledger, assert_accounting_invariant
 from tests.builders import an_event
@@ -189,3 +193,28 @@ def test_a_copy_recorded_against_the_loser_before_the_race_was_settled_resolves_
     assert_accounting_invariant(
         [winner.event_id, loser.event_id, early_copy.event_id], Ledger.from_fake(repo)
     )
+
+
+def test_the_check_after_a_new_insert_searches_only_what_was_written_since_the_lookup(
+    cache: FakeHashCache, winner: Event
+) -> None:
+    asked: list[tuple[set[EventFingerprint], WriteMark | None]] = []
+
+    class Recording(FakeEventRepository):
+        def contested(
+            self,
+            fingerprints: Collection[EventFingerprint],
+            *,
+            written_after: WriteMark | None = None,
+        ) -> dict[EventFingerprint, list[Contender]]:
+            asked.append((set(fingerprints), written_after))
+            return super().contested(fingerprints, written_after=written_after)
+
+    recording = Recording(stored=[an_event()])  # written before: tick 0
+    before = recording.mark()
+    DeduplicateEvent(cache=cache, events=recording).execute([winner])
+    assert asked == [({winner.fingerprint}, before)]
+    asked.clear()
+    cache.flush()  # the redelivery's claim is fresh again, its event already stored
+    DeduplicateEvent(cache=cache, events=recording).execute([winner])
+    assert asked == [({winner.fingerprint}, None)]  # a stored one: the whole window

@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from attrs import frozen
 
 from adapters.metrics import record_insert, record_lookup
-from application.ports import Contender, EventRepository
+from application.ports import Contender, EventRepository, WriteMark
 from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
 from domain.outcome import Duplicate
@@ -26,10 +26,13 @@ class TimedEventRepository(EventRepository):
         record_lookup(time.perf_counter() - started)
         return found
 
+    def mark(self) -> WriteMark:
+        return self.inner.mark()
+
     def contested(
-        self, fingerprints: Collection[EventFingerprint]
+        self, fingerprints: Collection[EventFingerprint], *, written_after: WriteMark | None = None
     ) -> dict[EventFingerprint, list[Contender]]:
-        return self.inner.contested(fingerprints)
+        return self.inner.contested(fingerprints, written_after=written_after)
 
     def recorded(self, duplicates: Collection[Duplicate]) -> set[EventId]:
         return self.inner.recorded(duplicates)

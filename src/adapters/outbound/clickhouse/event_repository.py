@@ -16,14 +16,24 @@ from adapters.outbound.clickhouse.mappers import (
     row_from_event,
     utc,
 )
-from adapters.outbound.clickhouse.miniorm import Statement, among, ge, ident, le, qualified, select
+from adapters.outbound.clickhouse.miniorm import (
+    Param,
+    Part,
+    Statement,
+    among,
+    ge,
+    ident,
+    le,
+    qualified,
+    select,
+)
 from adapters.outbound.clickhouse.tables import EVENT_DUPLICATES, EVENT_FINGERPRINTS, EVENTS
 from adapters.outbound.clickhouse.url import (
     chdb_executor_from_url,
     database_from_url,
     server_executor_from_url,
 )
-from application.ports import Contender, EventRepository
+from application.ports import Contender, EventRepository, WriteMark
 from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
 from domain.outcome import Duplicate
@@ -35,7 +45,20 @@ from domain.outcome import Duplicate
 # bound only keeps a pathological caller from building one enormous set.
 LOOKUP_CHUNK = 20_000
 
+# A part is stamped (modification_time, whole seconds) when its insert commits, so a rival a
+# lookup missed sits in a part stamped after the mark taken before it. The margin covers the
+# rounding, an insert that began before the mark, and a server clock that stepped back.
+WRITE_MARK_MARGIN_S = 60
+
 T = TypeVar("T")
+
+
+def _joined(params: Sequence[Param]) -> list[Part]:
+    """`a, b, c` as statement parts."""
+    joined: list[Part] = []
+    for index, param in enumerate(params):
+        joined += [", ", param] if index else [param]
+    return joined
 
 
 def utc_now() -> datetime:
@@ -102,14 +125,44 @@ class ClickHouseEventRepository(EventRepository):
                     found[fingerprint] = holder
         return found
 
+    def mark(self) -> WriteMark:
+        [(now,)] = self.executor.query(Statement.text("SELECT toUInt32(now())"))
+        return WriteMark(int(now))
+
     def contested(
-        self, fingerprints: Collection[EventFingerprint]
+        self, fingerprints: Collection[EventFingerprint], *, written_after: WriteMark | None = None
     ) -> dict[EventFingerprint, list[Contender]]:
         if not fingerprints:
             return {}
+        if written_after is None:
+            return self._contested(fingerprints, parts=None)
+        # Only the parts written since the mark (a part is stamped when its insert or merge
+        # commits). A merge that replaces one of them before the query reads would hide its
+        # rows in a part not listed: then the whole window is searched after all.
+        parts = self._parts(modified_since=max(0, written_after - WRITE_MARK_MARGIN_S))
+        if not parts:
+            return {}
+        found = self._contested(fingerprints, parts=parts)
+        if not parts <= self._parts(modified_since=None):
+            return self._contested(fingerprints, parts=None)
+        return found
+
+    def _contested(
+        self, fingerprints: Collection[EventFingerprint], *, parts: set[str] | None
+    ) -> dict[EventFingerprint, list[Contender]]:
         since = self.clock() - timedelta(seconds=self.window_seconds)
         table = EVENT_FINGERPRINTS
         fp, event_id = ident("fingerprint"), ident("event_id")
+        # Part names as single values: 18.16 filters `_part IN <external table>` to nothing.
+        among_parts = (
+            ()
+            if parts is None
+            else (
+                " AND _part IN (",
+                *_joined([Param(name, "String") for name in sorted(parts)]),
+                ")",
+            )
+        )
         found: dict[EventFingerprint, list[Contender]] = {}
         for chunk in chunks(fingerprints):
             # Returns nothing in the common case: only fingerprints held by more than one
@@ -122,11 +175,30 @@ class ClickHouseEventRepository(EventRepository):
                     *among(table["fingerprint"], (f.digest for f in chunk)).parts,
                     " AND ",
                     *ge(table["received_at"], since).parts,
+                    *among_parts,
                     f" GROUP BY {fp} HAVING uniqExact({event_id}) > 1",
                 )
             )
             found.update(contenders_from_row(row) for row in self.executor.query(statement))
         return found
+
+    def _parts(self, *, modified_since: int | None) -> set[str]:
+        """Names of the active parts of event_fingerprints (modified since, if given)."""
+        recent: tuple[Part, ...] = (
+            ()
+            if modified_since is None
+            else (" AND modification_time >= toDateTime(", Param(modified_since, "UInt32"), ")")
+        )
+        statement = Statement(
+            (
+                "SELECT name FROM system.parts WHERE active AND database = ",
+                Param(self.database, "String"),
+                " AND table = ",
+                Param(EVENT_FINGERPRINTS.name, "String"),
+                *recent,
+            )
+        )
+        return {row[0] for row in self.executor.query(statement)}
 
     def recorded(self, duplicates: Collection[Duplicate]) -> set[EventId]:
         if not duplicates:
