@@ -16,7 +16,16 @@ from adapters.outbound.clickhouse.executors import (
     server_query,
     server_value,
 )
-from adapters.outbound.clickhouse.miniorm import Param, Statement, among, ge, ident, select
+from adapters.outbound.clickhouse.miniorm import (
+    Column,
+    Param,
+    Statement,
+    among,
+    ge,
+    ident,
+    listed,
+    select,
+)
 from adapters.outbound.clickhouse.tables import EVENT_DUPLICATES, EVENT_FINGERPRINTS
 
 HOSTILE = [
@@ -127,3 +136,10 @@ def test_binary_values_round_trip_through_chdb_parameters(chdb: ChdbExecutor) ->
         )
     )
     assert chdb.query(query) == [(1,)]
+
+
+def test_a_short_list_binds_each_value_alone() -> None:
+    statement = Statement(listed(Column("_part", "String"), ["b", "a"]).parts)
+    sql, params = statement.render(lambda name, _param: f"{{{name}}}")
+    assert sql == "`_part` IN ({p0}, {p1})"
+    assert [p.value for p in params.values()] == ["b", "a"]

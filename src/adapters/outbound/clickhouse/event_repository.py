@@ -17,17 +17,23 @@ from adapters.outbound.clickhouse.mappers import (
     utc,
 )
 from adapters.outbound.clickhouse.miniorm import (
-    Param,
-    Part,
+    Column,
     Statement,
     among,
+    eq,
     ge,
     ident,
     le,
+    listed,
     qualified,
     select,
 )
-from adapters.outbound.clickhouse.tables import EVENT_DUPLICATES, EVENT_FINGERPRINTS, EVENTS
+from adapters.outbound.clickhouse.tables import (
+    EVENT_DUPLICATES,
+    EVENT_FINGERPRINTS,
+    EVENTS,
+    SYSTEM_PARTS,
+)
 from adapters.outbound.clickhouse.url import (
     chdb_executor_from_url,
     database_from_url,
@@ -49,16 +55,10 @@ LOOKUP_CHUNK = 20_000
 # lookup missed sits in a part stamped after the mark taken before it. The margin covers the
 # rounding, an insert that began before the mark, and a server clock that stepped back.
 WRITE_MARK_MARGIN_S = 60
+# The virtual column naming the part a row is read from.
+_PART = Column("_part", "String")
 
 T = TypeVar("T")
-
-
-def _joined(params: Sequence[Param]) -> list[Part]:
-    """`a, b, c` as statement parts."""
-    joined: list[Part] = []
-    for index, param in enumerate(params):
-        joined += [", ", param] if index else [param]
-    return joined
 
 
 def utc_now() -> datetime:
@@ -153,16 +153,7 @@ class ClickHouseEventRepository(EventRepository):
         since = self.clock() - timedelta(seconds=self.window_seconds)
         table = EVENT_FINGERPRINTS
         fp, event_id = ident("fingerprint"), ident("event_id")
-        # Part names as single values: 18.16 filters `_part IN <external table>` to nothing.
-        among_parts = (
-            ()
-            if parts is None
-            else (
-                " AND _part IN (",
-                *_joined([Param(name, "String") for name in sorted(parts)]),
-                ")",
-            )
-        )
+        among_parts = () if parts is None else (" AND ", *listed(_PART, sorted(parts)).parts)
         found: dict[EventFingerprint, list[Contender]] = {}
         for chunk in chunks(fingerprints):
             # Returns nothing in the common case: only fingerprints held by more than one
@@ -184,21 +175,17 @@ class ClickHouseEventRepository(EventRepository):
 
     def _parts(self, *, modified_since: int | None) -> set[str]:
         """Names of the active parts of event_fingerprints (modified since, if given)."""
-        recent: tuple[Part, ...] = (
-            ()
-            if modified_since is None
-            else (" AND modification_time >= toDateTime(", Param(modified_since, "UInt32"), ")")
-        )
-        statement = Statement(
-            (
-                "SELECT name FROM system.parts WHERE active AND database = ",
-                Param(self.database, "String"),
-                " AND table = ",
-                Param(EVENT_FINGERPRINTS.name, "String"),
-                *recent,
-            )
-        )
-        return {row[0] for row in self.executor.query(statement)}
+        parts = SYSTEM_PARTS
+        conditions = [
+            eq(parts["database"], self.database),
+            eq(parts["table"], EVENT_FINGERPRINTS.name),
+            eq(parts["active"], 1),
+        ]
+        if modified_since is not None:
+            moment = datetime.fromtimestamp(modified_since, UTC)
+            conditions.append(ge(parts["modification_time"], moment))
+        query = select("system", parts, "name").where(*conditions)
+        return {row[0] for row in self.executor.query(query.statement())}
 
     def recorded(self, duplicates: Collection[Duplicate]) -> set[EventId]:
         if not duplicates:

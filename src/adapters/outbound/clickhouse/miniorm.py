@@ -113,6 +113,18 @@ def among(column: Column, values: Iterable[object]) -> Condition:
     return Condition((ident(column.name), " IN ", Param(tuple(values), f"Array({column.type})")))
 
 
+def listed(column: Column, values: Iterable[object]) -> Condition:
+    """`column IN (a, b, ...)` with each value bound alone, so the engine sees constants.
+
+    For a few values only; a set goes through among(). 18.16 filters the virtual column
+    `_part IN <a set sent beside the query>` to nothing, but prunes parts on constants.
+    """
+    parts: list[Part] = [ident(column.name), " IN ("]
+    for index, value in enumerate(values):
+        parts += [", ", Param(value, column.type)] if index else [Param(value, column.type)]
+    return Condition((*parts, ")"))
+
+
 @frozen
 class Select:
     """`SELECT columns FROM db.table [FINAL] [WHERE a AND b] [ORDER BY ...]`."""

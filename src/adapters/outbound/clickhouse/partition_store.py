@@ -20,7 +20,6 @@ from adapters.outbound.clickhouse.mappers import (
     row_from_event,
 )
 from adapters.outbound.clickhouse.miniorm import (
-    Column,
     Param,
     Part,
     Statement,
@@ -33,22 +32,16 @@ from adapters.outbound.clickhouse.miniorm import (
     qualified,
     select,
 )
-from adapters.outbound.clickhouse.tables import EVENT_DUPLICATES, EVENT_FINGERPRINTS, EVENTS
+from adapters.outbound.clickhouse.tables import (
+    EVENT_DUPLICATES,
+    EVENT_FINGERPRINTS,
+    EVENTS,
+    SYSTEM_PARTS,
+)
 from application.ports import PartitionStore, RestoreTarget
 from domain.archive import ArchivedTable, Partition, Record, Tally
 from domain.event import Event, EventId
 from domain.outcome import Duplicate
-
-SYSTEM_PARTS = Table(
-    name="parts",
-    columns=(
-        Column("database", "String"),
-        Column("table", "String"),
-        Column("partition_id", "String"),
-        Column("active", "UInt8"),
-    ),
-    engine="SystemParts",
-)
 
 _TABLES = {
     ArchivedTable.EVENTS: EVENTS,

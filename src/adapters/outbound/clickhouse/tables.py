@@ -65,3 +65,18 @@ SCHEMA_MIGRATIONS = Table(
 )
 
 MIGRATED_TABLES = (EVENTS, EVENT_FINGERPRINTS, EVENT_DUPLICATES)
+
+# Read, never migrated: the parts of every MergeTree table, for partitions and recent writes.
+SYSTEM_PARTS = Table(
+    name="parts",
+    columns=(
+        Column("database", "String"),
+        Column("table", "String"),
+        Column("name", "String"),
+        Column("partition_id", "String"),
+        Column("active", "UInt8"),
+        # Bound as UTC text on chDB; the column itself is the server time zone's, same instant.
+        Column("modification_time", "DateTime('UTC')"),
+    ),
+    engine="SystemParts",
+)
