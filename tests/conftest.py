@@ -9,7 +9,7 @@ import pytest
 from application.accept_events import AcceptEvents
 from application.deduplicate_event import DeduplicateEvent
 from domain.event import uuid7
-from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue
+from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue, FakeStoredFilter
 
 
 @pytest.fixture
@@ -28,8 +28,15 @@ def queue() -> FakeQueue:
 
 
 @pytest.fixture
-def deduplicate(cache: FakeHashCache, repo: FakeEventRepository) -> DeduplicateEvent:
-    return DeduplicateEvent(cache=cache, events=repo)
+def seen() -> FakeStoredFilter:
+    return FakeStoredFilter.complete()
+
+
+@pytest.fixture
+def deduplicate(
+    cache: FakeHashCache, repo: FakeEventRepository, seen: FakeStoredFilter
+) -> DeduplicateEvent:
+    return DeduplicateEvent(cache=cache, events=repo, seen=seen)
 
 
 @pytest.fixture

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from attrs import Factory, define
 
-from application.ports import Contender, EventRepository, HashCache, Queue, WriteMark
+from application.ports import (
+    Contender,
+    EventRepository,
+    FilterGap,
+    FilterRefill,
+    FingerprintHistory,
+    HashCache,
+    Queue,
+    StoredFilter,
+    WriteMark,
+)
 from domain.errors import BackendUnavailableError
 from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
@@ -36,7 +46,58 @@ class FakeHashCache(HashCache):
 
 
 @define
-class FakeEventRepository(EventRepository):
+class FakeStoredFilter(StoredFilter, FilterRefill):
+    """An exact filter (no false positives) with the real one's states: a new or lost filter
+    rules nothing out until a refill that no loss interrupted has finished."""
+
+    known: set[EventFingerprint] = Factory(set)
+    state: str = "incomplete"  # or "refilling", "complete"
+    since: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    down: bool = False
+    refills: int = 0
+
+    @classmethod
+    def complete(cls) -> FakeStoredFilter:
+        return cls(state="complete")
+
+    def unseen(self, fingerprints: Collection[EventFingerprint]) -> set[EventFingerprint]:
+        self._check()
+        return set(fingerprints) - self.known if self.state == "complete" else set()
+
+    def add(self, events: Sequence[Event]) -> None:
+        self._check()
+        self.known.update(event.fingerprint for event in events)
+
+    def lose(self) -> None:
+        """Redis flushed or restarted empty: the bits and the state go together."""
+        self.known.clear()
+        self.state = "incomplete"
+
+    def gaps(self) -> list[FilterGap]:
+        return [] if self.state == "complete" else [FilterGap(name="fake", since=self.since)]
+
+    def begin(self, gap: FilterGap) -> bool:
+        if self.state != "incomplete":
+            return False
+        self.state = "refilling"
+        return True
+
+    def finish(self, gap: FilterGap, fingerprints: Iterable[EventFingerprint]) -> bool:
+        added = set(fingerprints)
+        if self.state != "refilling":
+            return False
+        self.known |= added
+        self.state = "complete"
+        self.refills += 1
+        return True
+
+    def _check(self) -> None:
+        if self.down:
+            raise BackendUnavailableError("redis")
+
+
+@define
+class FakeEventRepository(EventRepository, FingerprintHistory):
     """`stored` is the raw events table (a race may leave a fingerprint twice); `final()` folds
     it as ReplacingMergeTree does. `unseen` ids are stored but missed by owners(), as when the
     lookup of a racing batch ran just before their insert landed. `crash_after_insert` makes
@@ -54,6 +115,7 @@ class FakeEventRepository(EventRepository):
     # and `unseen` ones count as written after every mark (their insert "lands later").
     tick: int = 0
     written: dict[EventId, int] = Factory(dict)
+    looked_up: set[EventFingerprint] = Factory(set)  # every fingerprint owners() searched for
 
     def mark(self) -> WriteMark:
         self._check()
@@ -61,6 +123,7 @@ class FakeEventRepository(EventRepository):
 
     def owners(self, fingerprints: Collection[EventFingerprint]) -> dict[EventFingerprint, Holder]:
         self._check()
+        self.looked_up.update(fingerprints)
         return {
             fp: contenders[0].holder
             for fp, contenders in self._holders(fingerprints, skip=self.unseen).items()
@@ -94,6 +157,10 @@ class FakeEventRepository(EventRepository):
         self.duplicates.extend(dup for dup in duplicates if dup.event_id not in known)
         if events and self.crash_after_insert:
             self.crash_after_insert, self.down = False, True
+
+    def received_since(self, moment: datetime) -> Iterator[EventFingerprint]:
+        self._check()
+        return iter([e.fingerprint for e in self.stored if e.received_at >= moment])
 
     def final(self) -> list[Event]:
         """The events table as a read with FINAL sees it: the smallest id per fingerprint."""

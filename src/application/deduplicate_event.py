@@ -14,6 +14,12 @@ stores new the check searches only what was written since a mark taken before th
 cost does not grow with the window); already-stored ones are searched over the whole window.
 Recording is idempotent: event_duplicates folds by event_id and recorded() skips known rows.
 
+The lookup asks ClickHouse only about fingerprints the stored filter cannot rule out. A
+fingerprint seen for the first time (most of them) costs a few bits in Redis instead of a
+search of the window; every event's bits are added before its insert, so what the filter rules
+out is not stored, except a rival written after the mark, which the check above finds. A lost
+filter rules nothing out until it is refilled from ClickHouse (RefillStoredFilter).
+
 What is left, each needing a lost claim at the exact moment of a race on top:
 - a copy that arrived while the loser held the Redis claim, before the contest was settled, is
   recorded against the loser: a chain copy → loser → winner. Readers resolve chains by
@@ -30,7 +36,7 @@ from collections.abc import Iterable, Sequence
 
 from attrs import define, field, frozen
 
-from application.ports import Contender, EventRepository, HashCache, WriteMark
+from application.ports import Contender, EventRepository, HashCache, StoredFilter, WriteMark
 from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
 from domain.outcome import BatchOutcome, Duplicate, DuplicateKind, Outcome
@@ -84,6 +90,7 @@ class DeduplicateEvent:
 
     cache: HashCache
     events: EventRepository
+    seen: StoredFilter
 
     def execute(self, batch: Sequence[Event]) -> BatchOutcome:
         groups = _grouped(batch)
@@ -91,6 +98,7 @@ class DeduplicateEvent:
             return BatchOutcome(outcomes={}, stored=(), duplicates=())
         plan = self._plan(groups)
         if plan.to_store:
+            self.seen.add(plan.to_store)  # first: a filter must never rule out a stored event
             self.events.save(events=plan.to_store, duplicates=[])
         winners, losers = self._contests(plan)
         plan.repoint |= winners
@@ -108,7 +116,7 @@ class DeduplicateEvent:
         """Claim, look up, and decide each event: store it, skip it, or record it as a copy."""
         held = self.cache.claim({fp: group[0].holder for fp, group in groups.items()})
         plan = _Plan(mark=self.events.mark())
-        stored = self.events.owners(groups.keys())
+        stored = self.events.owners(groups.keys() - self.seen.unseen(groups.keys()))
         for fp, group in groups.items():
             owner = stored.get(fp) or held[fp]
             if fp in stored and held[fp] != owner:

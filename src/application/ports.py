@@ -27,6 +27,50 @@ class HashCache(Protocol):
         ...
 
 
+class StoredFilter(Protocol):
+    """In front of the repository: which fingerprints are certainly not stored (a Bloom filter)."""
+
+    def unseen(self, fingerprints: Collection[EventFingerprint]) -> set[EventFingerprint]:
+        """Those certainly not stored in the dedup window; none at all when it cannot be sure."""
+        ...
+
+    def add(self, events: Sequence[Event]) -> None:
+        """Remember these events' fingerprints; call before storing them (idempotent)."""
+        ...
+
+
+@frozen
+class FilterGap:
+    """A filter in use that cannot answer: it needs every fingerprint received since `since`."""
+
+    name: str
+    since: datetime
+
+
+class FilterRefill(Protocol):
+    """Bringing a stored-fingerprint filter back after it was lost (Redis flushed or restarted)."""
+
+    def gaps(self) -> list[FilterGap]:
+        """The filters in use (this generation's and the next) that cannot answer yet."""
+        ...
+
+    def begin(self, gap: FilterGap) -> bool:
+        """Start a refill; False when it is complete already or another process refills it."""
+        ...
+
+    def finish(self, gap: FilterGap, fingerprints: Iterable[EventFingerprint]) -> bool:
+        """Add them and let the filter answer; False if it was lost since begin() (try again)."""
+        ...
+
+
+class FingerprintHistory(Protocol):
+    """The stored fingerprints, read back in bulk to refill a filter."""
+
+    def received_since(self, moment: datetime) -> Iterator[EventFingerprint]:
+        """Every fingerprint stored with received_at at or after the moment (repeats allowed)."""
+        ...
+
+
 # A moment in the store's own write order (its clock, in whole seconds), taken before a lookup.
 WriteMark = NewType("WriteMark", int)
 

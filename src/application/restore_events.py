@@ -8,9 +8,10 @@ from pathlib import Path
 
 from attrs import field, frozen
 
-from application.ports import Archiver, Progress, RestoreTarget
+from application.ports import Archiver, Progress, RestoreTarget, StoredFilter
 from application.progress import NoProgress
 from domain.archive import ArchiveManifest, Record
+from domain.event import Event
 
 
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
@@ -32,10 +33,12 @@ class RestoreEvents:
 
     Every file is verified against its manifest before the first row is written, so a
     corrupt or truncated file stops the whole restore with an ArchiveError and writes nothing.
+    Restored events come back into the dedup window, so the stored filter learns them first.
     """
 
     archiver: Archiver
     target: RestoreTarget
+    seen: StoredFilter
     progress: Progress = field(factory=NoProgress)
     chunk_rows: int = 10_000
 
@@ -52,6 +55,7 @@ class RestoreEvents:
         self.progress.begin(f"restore {manifest.file.name}", manifest.rows)
         inserted = 0
         for chunk in _chunks(self.archiver.read(manifest.file), self.chunk_rows):
+            self.seen.add([record for record in chunk if isinstance(record, Event)])
             inserted += self.target.restore(chunk)
             self.progress.advance(len(chunk))
         self.progress.note(

@@ -22,13 +22,16 @@ from adapters.outbound.file_archiver import FileArchiver
 from adapters.outbound.file_lock import FileLock
 from adapters.outbound.memory_hash_cache import MemoryHashCache
 from adapters.outbound.memory_queue import MemoryQueue
+from adapters.outbound.no_stored_filter import NoStoredFilter
 from adapters.outbound.redis_hash_cache import RedisHashCache
+from adapters.outbound.redis_stored_filter import RedisStoredFilter
 from adapters.outbound.timed_event_repository import TimedEventRepository
 from application.accept_events import AcceptEvents
 from application.archive_events import ArchiveEvents
 from application.deduplicate_event import DeduplicateEvent
 from application.progress import NoProgress
 from application.purge_fingerprints import PurgeFingerprints
+from application.refill_stored_filter import RefillStoredFilter
 from application.restore_events import RestoreEvents
 from application.run_retention import RunRetention
 from domain.event import uuid7
@@ -45,6 +48,11 @@ def scheme(url: str) -> str:
 
 def seconds(value: timedelta) -> int:
     return int(value.total_seconds())
+
+
+def filter_kind(settings: Settings) -> str:
+    """`redis` when claims live in Redis and the filter has room, else `none` (no filter)."""
+    return "redis" if scheme(settings.redis_url) == "redis" and settings.filter_mib else "none"
 
 
 class Container(containers.DeclarativeContainer):
@@ -89,9 +97,26 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(MemoryHashCache, ttl_seconds=cache_ttl_seconds),
     )
 
+    stored_filter = providers.Selector(
+        providers.Callable(filter_kind, settings),
+        redis=providers.Singleton(
+            RedisStoredFilter.from_url,
+            settings.provided.redis_url,
+            window=settings.provided.window,
+            size_bytes=providers.Callable(lambda s: s.filter_mib << 20, settings),
+        ),
+        none=providers.Singleton(NoStoredFilter),
+    )
+    refill_stored_filter = providers.Factory(
+        RefillStoredFilter,
+        refill=stored_filter,
+        history=event_repository,
+        settle=settings.provided.filter_settle,
+    )
+
     timed_event_repository = providers.Singleton(TimedEventRepository, inner=event_repository)
     deduplicate_event = providers.Factory(
-        DeduplicateEvent, cache=hash_cache, events=timed_event_repository
+        DeduplicateEvent, cache=hash_cache, events=timed_event_repository, seen=stored_filter
     )
 
     celery_app = providers.Singleton(
@@ -145,11 +170,18 @@ class Container(containers.DeclarativeContainer):
         RunRetention, archive=archive_events, purge=purge_fingerprints, lock=archive_lock
     )
     restore_events = providers.Factory(
-        RestoreEvents, archiver=archiver, target=partition_store, progress=progress
+        RestoreEvents,
+        archiver=archiver,
+        target=partition_store,
+        seen=stored_filter,
+        progress=progress,
     )
 
 
 def close_clients(container: Container) -> None:
     """Close the process's clients at shutdown (each opens lazily, so this is cheap)."""
     container.hash_cache().close()
+    stored_filter = container.stored_filter()
+    if isinstance(stored_filter, RedisStoredFilter):
+        stored_filter.close()
     container.event_repository().close()

@@ -37,6 +37,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def size_mib(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 512:
+        raise ValueError(f"expected MiB from 0 (off) to 512 (Redis's largest string), got {text!r}")
+    return value
+
+
 def names(text: str) -> frozenset[str]:
     return frozenset(part.strip() for part in text.split(",") if part.strip())
 
@@ -105,6 +112,11 @@ class Settings:
     backup_dir: Path | None = _env(Path, None)
     window: timedelta = _env(duration, timedelta(days=30))
     cache_ttl: timedelta = _env(duration, timedelta(hours=24))
+    # The stored-fingerprint filter in Redis: MiB per generation (two live at once), 0 = off.
+    filter_mib: int = _env(size_mib, 32)
+    # How long a refill waits before reading ClickHouse: longer than an insert can take
+    # (clickhouse-driver gives up on a reply after 300 s).
+    filter_settle: timedelta = _env(duration, timedelta(seconds=330))
     retention: timedelta = _env(duration, timedelta(days=7))
     ignore_fields: frozenset[str] = _env(names, frozenset())
     id_field: str | None = _env(optional_name, None)

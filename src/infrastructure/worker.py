@@ -8,7 +8,8 @@ from adapters.inbound.archive_tasks import register_archive_task
 from adapters.inbound.celery_tasks import register_tasks
 from adapters.metrics import start_worker_metrics_server
 from infrastructure import celery_app
-from infrastructure.container import Container, scheme
+from infrastructure.container import Container, filter_kind, scheme
+from infrastructure.filter_refiller import FilterRefiller
 from infrastructure.logs import configure_logging
 from infrastructure.settings import Settings
 
@@ -40,6 +41,8 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
     register_archive_task(app, retention=container.run_retention)
     if settings.metrics_port is not None:
         start_worker_metrics_server(settings.metrics_port)
+    if filter_kind(settings) == "redis":
+        FilterRefiller(lambda: container.refill_stored_filter().execute()).start()
     celery_app.run_worker(
         app, concurrency=concurrency or WORKER_THREADS, loglevel=settings.log_level
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from uuid import uuid4
 
 import pytest
 
-from application.ports import EventRepository
+from application.ports import EventRepository, FingerprintHistory
 from domain.event import Event, EventId, uuid7
 from domain.fingerprint import EventFingerprint
 from domain.outcome import Duplicate, DuplicateKind
@@ -168,3 +169,33 @@ class EventRepositoryContract:
         repo.save(events=[], duplicates=[duplicate])  # a redelivered batch writes it again
         assert stored_duplicates() == [duplicate]
         assert repo.recorded([duplicate]) == {duplicate.event_id}
+
+    def test_received_since_reads_back_every_fingerprint_from_that_moment(
+        self, repo: EventRepository, now: datetime
+    ) -> None:
+        # Keys chosen at the edges of the history pages (by leading byte) and between them.
+        keys = [
+            bytes([lead]) + bytes([fill]) * 15
+            for lead in (0, 1, 127, 128, 254, 255)
+            for fill in (0, 255)
+        ]
+        recent = [
+            Event(
+                event_id=uuid7(),
+                fingerprint=EventFingerprint(key),
+                content=EventFingerprint(key),
+                received_at=now,
+                source="contract",
+                payload="{}",
+            )
+            for key in keys
+        ]
+        older = an_event(received_at=now - timedelta(hours=2))
+        repo.save(events=[*recent, older], duplicates=[])
+        history = cast(FingerprintHistory, repo)
+
+        since = set(history.received_since(now - timedelta(hours=1)))
+
+        assert since >= {event.fingerprint for event in recent}
+        assert older.fingerprint not in since
+        assert older.fingerprint in set(history.received_since(now - timedelta(hours=3)))

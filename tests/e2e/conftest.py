@@ -84,6 +84,13 @@ class RedisServer:
     def keys(self) -> int:
         return int(self._cli("DBSIZE") or 0)
 
+    def filters_complete(self) -> bool:
+        """Whether the stored filters in use (this generation's and the next) can answer."""
+        names = self._cli("--scan", "--pattern", "dedup:stored:*").split()
+        filters = [name for name in names if name.endswith("}")]
+        states = [self._cli("BITFIELD", name, "GET", "i32", "#0") for name in filters]
+        return len(filters) >= 2 and all(state == "2" for state in states)
+
     def _cli(self, *command: str) -> str:
         done = subprocess.run(
             ["redis-cli", "-p", str(self.port), *command],
@@ -297,7 +304,9 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
             DEDUP_BROKER_URL=BROKER,
             DEDUP_QUEUE_NAME=queue,
             DEDUP_DATA_DIR=str(workdir / "var"),
-            **{f"DEDUP_{key.upper()}": value for key, value in extra.items()},
+            # The stored filter answers a second after start, so every test runs through it.
+            **{"DEDUP_FILTER_SETTLE": "1s", "DEDUP_FILTER_MIB": "4"}
+            | {f"DEDUP_{key.upper()}": value for key, value in extra.items()},
         )
         dedup("migrate", "up", env=env, cwd=workdir)
         port = free_port()

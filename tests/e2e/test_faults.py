@@ -53,4 +53,6 @@ def test_redis_flushed_then_restarted_empty_under_load_changes_nothing_stored(
 
     tally = settle(stack, load)
     assert all(worker.popen.poll() is None for worker in workers)  # rode it out by retrying
+    # The stored filter, lost with everything else, was refilled from ClickHouse.
+    wait_until(stack.redis.filters_complete, timeout=60, what="the stored filter refilled")
     print(f"\nredis flushed and restarted: {tally}, races settled: {stack.settled_races()}")

@@ -17,6 +17,7 @@ from adapters.outbound.clickhouse.partition_store import ClickHousePartitionStor
 from adapters.outbound.clickhouse.url import server_executor_from_url
 from adapters.outbound.file_archiver import FileArchiver
 from adapters.outbound.memory_hash_cache import MemoryHashCache
+from adapters.outbound.no_stored_filter import NoStoredFilter
 from application.archive_events import ArchiveEvents
 from application.deduplicate_event import DeduplicateEvent
 from application.purge_fingerprints import PurgeFingerprints
@@ -73,7 +74,9 @@ class Setup:
         return PurgeFingerprints(store=self.store, clock=lambda: self.now, window=WINDOW)
 
     def restore(self) -> RestoreEvents:
-        return RestoreEvents(archiver=self.archiver, target=self.store, chunk_rows=5)
+        return RestoreEvents(
+            archiver=self.archiver, target=self.store, seen=NoStoredFilter(), chunk_rows=5
+        )
 
     def at(self, days: int, hour: int = 10) -> datetime:
         return (self.now - timedelta(days=days)).replace(hour=hour, minute=0, second=0)
@@ -221,7 +224,9 @@ def test_a_resent_old_event_is_still_a_duplicate_after_its_original_was_archived
         source=original.source,
         payload=original.payload,
     )
-    deduplicate = DeduplicateEvent(cache=MemoryHashCache(ttl_seconds=3600), events=server.repo)
+    deduplicate = DeduplicateEvent(
+        cache=MemoryHashCache(ttl_seconds=3600), events=server.repo, seen=NoStoredFilter()
+    )
     outcome = deduplicate.execute([resent])
 
     assert outcome.outcomes == {resent.event_id: Outcome.DUPLICATE}

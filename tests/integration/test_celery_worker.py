@@ -16,6 +16,7 @@ from celery.worker import state
 from adapters.inbound.celery_tasks import TASK_NAME, register_tasks
 from adapters.outbound.celery_queue import CeleryQueue
 from adapters.outbound.dead_letters import CeleryDeadLetters
+from adapters.outbound.no_stored_filter import NoStoredFilter
 from application.deduplicate_event import DeduplicateEvent
 from domain.errors import BackendUnavailableError
 from domain.event import Event
@@ -70,7 +71,7 @@ def worker(app: Celery, repo: FlakyEventRepository) -> Iterator[None]:
     cache = FakeHashCache()
     register_tasks(
         app,
-        deduplicate=lambda: DeduplicateEvent(cache=cache, events=repo),
+        deduplicate=lambda: DeduplicateEvent(cache=cache, events=repo, seen=NoStoredFilter()),
         max_retries=MAX_RETRIES,
         backoff_base_seconds=0.01,
         backoff_max_seconds=0.05,

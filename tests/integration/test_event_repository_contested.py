@@ -12,6 +12,7 @@ from adapters.outbound.clickhouse.event_repository import ClickHouseEventReposit
 from adapters.outbound.clickhouse.executors import Executor
 from adapters.outbound.clickhouse.inspector import ClickHouseInspector
 from adapters.outbound.clickhouse.miniorm import Statement, qualified
+from adapters.outbound.no_stored_filter import NoStoredFilter
 from application.deduplicate_event import DeduplicateEvent
 from application.ports import WriteMark
 from domain.event import Event, Holder, uuid7
@@ -112,7 +113,7 @@ def test_a_race_after_a_lost_claim_leaves_one_stored_event_and_one_recorded_dupl
 ) -> None:
     executor, database = store
     cache = FakeHashCache()
-    deduplicate = DeduplicateEvent(cache=cache, events=repo)
+    deduplicate = DeduplicateEvent(cache=cache, events=repo, seen=NoStoredFilter())
     winner = an_event(received_at=now)
     loser = same_event_with_id(winner, ms_later=1)
 

@@ -14,7 +14,7 @@ from domain.fingerprint import EventFingerprint
 from domain.outcome import DuplicateKind, Outcome
 from tests.accounting import Ledger, assert_accounting_invariant
 from tests.builders import an_event
-from tests.fakes import FakeEventRepository, FakeHashCache
+from tests.fakes import FakeEventRepository, FakeHashCache, FakeStoredFilter
 
 
 def a_later_copy(event: Event) -> Event:
@@ -212,9 +212,9 @@ def test_the_check_after_a_new_insert_searches_only_what_was_written_since_the_l
 
     recording = Recording(stored=[an_event()])  # written before: tick 0
     before = recording.mark()
-    DeduplicateEvent(cache=cache, events=recording).execute([winner])
+    DeduplicateEvent(cache=cache, events=recording, seen=FakeStoredFilter()).execute([winner])
     assert asked == [({winner.fingerprint}, before)]
     asked.clear()
     cache.flush()  # the redelivery's claim is fresh again, its event already stored
-    DeduplicateEvent(cache=cache, events=recording).execute([winner])
+    DeduplicateEvent(cache=cache, events=recording, seen=FakeStoredFilter()).execute([winner])
     assert asked == [({winner.fingerprint}, None)]  # a stored one: the whole window

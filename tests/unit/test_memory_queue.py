@@ -16,7 +16,7 @@ from application.deduplicate_event import DeduplicateEvent
 from domain.errors import BackendUnavailableError
 from domain.event import Event
 from tests.builders import a_copy_of, an_event
-from tests.fakes import FakeEventRepository, FakeHashCache
+from tests.fakes import FakeEventRepository, FakeHashCache, FakeStoredFilter
 
 FAST_RETRIES = (0.01, 0.01, 0.01)
 Start = Callable[..., MemoryQueue]
@@ -276,7 +276,7 @@ def test_each_event_is_stored_once_when_clients_retry_through_a_repository_outag
     started: Start,
 ) -> None:
     cache, repo = FakeHashCache(), FakeEventRepository(down=True)
-    deduplicate = DeduplicateEvent(cache=cache, events=repo)
+    deduplicate = DeduplicateEvent(cache=cache, events=repo, seen=FakeStoredFilter())
     queue = started(deduplicate.execute, max_wait_seconds=0.01, retry_delays=(0.01,))
     originals = [an_event() for _ in range(20)]
     copies = [a_copy_of(event) for event in originals[:5]]

@@ -33,7 +33,7 @@ from domain.event import Event, uuid7
 from infrastructure.app import create_app
 from infrastructure.metrics_dir import ENV, prepare_metrics_dir
 from tests.builders import a_copy_of, an_event
-from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue
+from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue, FakeStoredFilter
 
 ONE = "/service-event/"
 BATCH = "/service-event/batch"
@@ -181,7 +181,9 @@ def put(queue: MemoryQueue, events: Sequence[Event]) -> None:
 
 def test_a_deduplicated_batch_moves_stored_duplicates_and_batch_metrics(started):
     repo = FakeEventRepository()
-    deduplicate = DeduplicateEvent(cache=FakeHashCache(), events=TimedEventRepository(repo))
+    deduplicate = DeduplicateEvent(
+        cache=FakeHashCache(), events=TimedEventRepository(repo), seen=FakeStoredFilter()
+    )
     queue = started(deduplicate.execute)
     first, other = an_event(), an_event()
     names = [

@@ -25,6 +25,7 @@ from adapters.outbound.clickhouse.miniorm import (
     ident,
     le,
     listed,
+    lt,
     qualified,
     select,
 )
@@ -39,7 +40,7 @@ from adapters.outbound.clickhouse.url import (
     database_from_url,
     server_executor_from_url,
 )
-from application.ports import Contender, EventRepository, WriteMark
+from application.ports import Contender, EventRepository, FingerprintHistory, WriteMark
 from domain.event import Event, EventId, Holder
 from domain.fingerprint import EventFingerprint
 from domain.outcome import Duplicate
@@ -55,6 +56,9 @@ LOOKUP_CHUNK = 20_000
 # lookup missed sits in a part stamped after the mark taken before it. The margin covers the
 # rounding, an insert that began before the mark, and a server clock that stepped back.
 WRITE_MARK_MARGIN_S = 60
+# A refill reads the fingerprints in this many pages, by leading byte: each page is one range
+# of the primary key, so a window of hundreds of millions never sits in memory at once.
+HISTORY_PAGES = 256
 # The virtual column naming the part a row is read from.
 _PART = Column("_part", "String")
 
@@ -86,7 +90,7 @@ def contenders_from_row(row: Row) -> tuple[EventFingerprint, list[Contender]]:
 
 
 @define
-class ClickHouseEventRepository(EventRepository):
+class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     """Events, their fingerprints (via a materialized view) and duplicates in ClickHouse."""
 
     executor: Executor
@@ -186,6 +190,18 @@ class ClickHouseEventRepository(EventRepository):
             conditions.append(ge(parts["modification_time"], moment))
         query = select("system", parts, "name").where(*conditions)
         return {row[0] for row in self.executor.query(query.statement())}
+
+    def received_since(self, moment: datetime) -> Iterator[EventFingerprint]:
+        column = EVENT_FINGERPRINTS["fingerprint"]
+        step = 256 // HISTORY_PAGES
+        for page in range(HISTORY_PAGES):
+            low = bytes([page * step]) + bytes(15)
+            conditions = [ge(EVENT_FINGERPRINTS["received_at"], moment), ge(column, low)]
+            if page + 1 < HISTORY_PAGES:
+                conditions.append(lt(column, bytes([(page + 1) * step]) + bytes(15)))
+            query = select(self.database, EVENT_FINGERPRINTS, "fingerprint").where(*conditions)
+            for (digest,) in self.executor.query(query.statement()):
+                yield EventFingerprint(digest)
 
     def recorded(self, duplicates: Collection[Duplicate]) -> set[EventId]:
         if not duplicates:

@@ -108,6 +108,10 @@ def le(column: Column, value: object) -> Condition:
     return _compare(column, "<=", value)
 
 
+def lt(column: Column, value: object) -> Condition:
+    return _compare(column, "<", value)
+
+
 def among(column: Column, values: Iterable[object]) -> Condition:
     """`column IN (...)`, bound as one tuple (18.16 rejects an array here)."""
     return Condition((ident(column.name), " IN ", Param(tuple(values), f"Array({column.type})")))

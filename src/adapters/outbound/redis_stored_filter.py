@@ -1,0 +1,237 @@
+"""The StoredFilter on Redis: one blocked Bloom filter per generation, a string per filter.
+
+Layout and rotation are in bloom.py. Each batch is one script call per filter: a lookup reads
+the header and one block per fingerprint; an addition ORs each fingerprint's mask into its
+block atomically (BITFIELD cannot OR, and a read-then-write from Python would lose bits when
+two workers add to one block at once). The header lives in the same string as the bits, so
+a flush, restart or eviction takes both together: a filter can be lost, never left claiming
+to be complete with bits missing.
+
+The refill protocol (FilterRefill), after a loss:
+1. begin: under a lock, header INCOMPLETE -> REFILLING (in the filter's own string).
+2. wait `settle` (longer than any insert takes), then read every fingerprint stored since the
+   filter's span began, build the bitmap locally and upload it beside the filter.
+3. finish: in one script, if the header still says REFILLING (no loss since step 1), OR the
+   upload in and mark it COMPLETE.
+Why nothing stored is missing then: a worker adds an event's bits before inserting it. If
+that addition came after step 1, no loss has erased it since (a loss would have erased the
+REFILLING header too). If it came before, the insert ended within `settle` of it, so before
+step 2's read, which then holds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+
+from adapters.outbound.bloom import BloomLayout, FilterState, Generations
+from application.ports import FilterGap, FilterRefill, StoredFilter
+from domain.errors import BackendUnavailableError
+from domain.event import Event
+from domain.fingerprint import EventFingerprint
+
+# Ops per BITFIELD call inside the scripts: Lua's unpack() is limited by its C stack.
+_SCRIPT_CHUNK = "1000"
+
+_PROBE = """
+local packed, chunk = ARGV[1], tonumber(ARGV[2])
+local out = redis.call('BITFIELD', KEYS[1], 'GET', 'i32', '#0')
+local n = #packed / 4
+for first = 0, n - 1, chunk do
+  local args = {}
+  for i = first, math.min(n, first + chunk) - 1 do
+    args[#args + 1] = 'GET'; args[#args + 1] = 'i32'
+    args[#args + 1] = '#' .. struct.unpack('>I4', packed, i * 4 + 1)
+  end
+  local values = redis.call('BITFIELD', KEYS[1], unpack(args))
+  for i = 1, #values do out[#out + 1] = values[i] end
+end
+return out
+"""
+
+_ADD = """
+local packed, chunk = ARGV[1], tonumber(ARGV[2])
+local n = #packed / 8
+for first = 0, n - 1, chunk do
+  local get, masks = {}, {}
+  for i = first, math.min(n, first + chunk) - 1 do
+    local block, mask = struct.unpack('>I4i4', packed, i * 8 + 1)
+    get[#get + 1] = 'GET'; get[#get + 1] = 'i32'; get[#get + 1] = '#' .. block
+    masks[#masks + 1] = mask
+  end
+  local old = redis.call('BITFIELD', KEYS[1], unpack(get))
+  local set = {}
+  for i = 1, #old do
+    set[#set + 1] = 'SET'; set[#set + 1] = 'i32'; set[#set + 1] = get[3 * i]
+    set[#set + 1] = bit.bor(old[i], masks[i])
+  end
+  redis.call('BITFIELD', KEYS[1], unpack(set))
+end
+redis.call('EXPIREAT', KEYS[1], ARGV[3])
+return n
+"""
+
+_BEGIN = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return -1 end
+local state = redis.call('BITFIELD', KEYS[1], 'GET', 'i32', '#0')[1]
+if state == 2 then redis.call('DEL', KEYS[2]) return 2 end
+redis.call('BITFIELD', KEYS[1], 'SET', 'i32', '#0', 1)
+redis.call('EXPIREAT', KEYS[1], ARGV[2])
+return 1
+"""
+
+_FINISH = """
+local state = redis.call('BITFIELD', KEYS[1], 'GET', 'i32', '#0')[1]
+local done = 0
+if state == 1 then
+  redis.call('BITOP', 'OR', KEYS[1], KEYS[1], KEYS[2])
+  redis.call('BITFIELD', KEYS[1], 'SET', 'i32', '#0', 2)
+  done = 1
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+return done
+"""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RedisStoredFilter(StoredFilter, FilterRefill):
+    """Filters at `{prefix}stored:{<window>s:<generation>}` (one hash slot with their helpers)."""
+
+    def __init__(
+        self,
+        client: redis.Redis[Any],
+        *,
+        window: timedelta,
+        size_bytes: int,
+        prefix: str = "dedup:",
+        clock: Callable[[], datetime] = utc_now,
+        refill_lock_seconds: int = 3600,
+    ) -> None:
+        self._client = client
+        self._generations = Generations(window)
+        self._layout = BloomLayout.of_bytes(size_bytes)
+        self._prefix = prefix
+        self._clock = clock
+        self._lock_seconds = refill_lock_seconds
+        self._probe = client.register_script(_PROBE)
+        self._add = client.register_script(_ADD)
+        self._begin = client.register_script(_BEGIN)
+        self._finish = client.register_script(_FINISH)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, window: timedelta, size_bytes: int, prefix: str = "dedup:"
+    ) -> RedisStoredFilter:
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=30, health_check_interval=30
+        )
+        return cls(client, window=window, size_bytes=size_bytes, prefix=prefix)
+
+    # --- StoredFilter -------------------------------------------------------------------------
+
+    def unseen(self, fingerprints: Collection[EventFingerprint]) -> set[EventFingerprint]:
+        if not fingerprints:
+            return set()
+        fps = list(fingerprints)
+        key = self._key(self._generations.of(self._clock()))
+        state, *blocks = self._call(
+            self._probe, [key], [self._layout.packed_blocks(fps), _SCRIPT_CHUNK]
+        )
+        if state != FilterState.COMPLETE:
+            return set()
+        return {
+            fp for fp, value in zip(fps, blocks, strict=True) if not self._layout.holds(value, fp)
+        }
+
+    def add(self, events: Sequence[Event]) -> None:
+        by_generation: dict[int, list[EventFingerprint]] = {}
+        for event in events:
+            for generation in self._generations.holding(event.received_at):
+                by_generation.setdefault(generation, []).append(event.fingerprint)
+        if not by_generation:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for generation, fps in sorted(by_generation.items()):
+            packed = self._layout.packed_additions(fps)
+            self._add(
+                [self._key(generation)], [packed, _SCRIPT_CHUNK, self._expiry(generation)], pipe
+            )
+        self._execute(pipe)
+
+    # --- FilterRefill -------------------------------------------------------------------------
+
+    def gaps(self) -> list[FilterGap]:
+        current = self._generations.of(self._clock())
+        generations = (current, current + 1)
+        pipe = self._client.pipeline(transaction=False)
+        for generation in generations:
+            pipe.execute_command("BITFIELD", self._key(generation), "GET", "i32", "#0")
+        states = self._execute(pipe)
+        return [
+            FilterGap(name=self._key(generation), since=self._generations.since(generation))
+            for generation, (state,) in zip(generations, states, strict=True)
+            if state != FilterState.COMPLETE
+        ]
+
+    def begin(self, gap: FilterGap) -> bool:
+        generation = self._generation_of(gap)
+        answer = self._call(
+            self._begin,
+            [gap.name, f"{gap.name}:lock"],
+            [self._lock_seconds, self._expiry(generation)],
+        )
+        return bool(answer == FilterState.REFILLING)
+
+    def finish(self, gap: FilterGap, fingerprints: Iterable[EventFingerprint]) -> bool:
+        upload = f"{gap.name}:refill"
+        bitmap = self._layout.bitmap(fingerprints)
+        try:
+            self._client.set(upload, bytes(bitmap), ex=self._lock_seconds)
+        except redis.RedisError as exc:
+            raise BackendUnavailableError("redis", str(exc)) from exc
+        done = self._call(self._finish, [gap.name, upload, f"{gap.name}:lock"], [])
+        return bool(done)
+
+    # --- the rest -----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        try:
+            self._client.ping()
+        except redis.RedisError as exc:
+            raise BackendUnavailableError("redis", str(exc)) from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _key(self, generation: int) -> str:
+        window = int(self._generations.length.total_seconds())
+        return f"{self._prefix}stored:{{{window}s:{generation}}}"
+
+    def _generation_of(self, gap: FilterGap) -> int:
+        return int(gap.name.rsplit(":", 1)[1].rstrip("}"))
+
+    def _expiry(self, generation: int) -> int:
+        """A filter is useless once its generation is over; an hour later it goes."""
+        end = (generation + 1) * self._generations.length.total_seconds()
+        return int(end) + 3600
+
+    @staticmethod
+    def _call(script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return script(keys, args)
+        except redis.RedisError as exc:
+            raise BackendUnavailableError("redis", str(exc)) from exc
+
+    @staticmethod
+    def _execute(pipe: redis.client.Pipeline[Any]) -> list[Any]:
+        try:
+            with pipe:
+                return pipe.execute()
+        except redis.RedisError as exc:
+            raise BackendUnavailableError("redis", str(exc)) from exc

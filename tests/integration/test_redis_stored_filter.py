@@ -1,0 +1,113 @@
+"""RedisStoredFilter against the real Redis: the contract, rotation, and racing additions."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+import redis
+
+from adapters.outbound.redis_stored_filter import RedisStoredFilter
+from domain.errors import BackendUnavailableError
+from tests.builders import NOON, an_event
+from tests.contracts.stored_filter_contract import StoredFilterContract, refilled
+
+pytestmark = pytest.mark.integration
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+WINDOW = timedelta(days=30)
+SIZE = 1 << 20  # 1 MiB: a few hundred test fingerprints leave false positives negligible
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis[bytes]]:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prefix(client: redis.Redis[bytes]) -> Iterator[str]:
+    """A key space of this test's own, deleted afterwards (never FLUSHDB: Redis is shared)."""
+    prefix = f"test:dedup:{uuid.uuid4().hex}:"
+    yield prefix
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def a_filter(
+    client: redis.Redis[bytes], prefix: str, *, now: Callable[[], object] = lambda: NOON
+) -> RedisStoredFilter:
+    return RedisStoredFilter(
+        client,
+        window=WINDOW,
+        size_bytes=SIZE,
+        prefix=prefix,
+        clock=now,  # type: ignore[arg-type]
+    )
+
+
+def lose_all(client: redis.Redis[bytes], prefix: str) -> None:
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+class TestRedisStoredFilter(StoredFilterContract):
+    @pytest.fixture
+    def seen(self, client: redis.Redis[bytes], prefix: str) -> RedisStoredFilter:
+        return a_filter(client, prefix)
+
+    @pytest.fixture
+    def lose(self, client: redis.Redis[bytes], prefix: str) -> Callable[[], None]:
+        return lambda: lose_all(client, prefix)
+
+
+def test_an_event_is_still_known_when_the_next_generation_begins(
+    client: redis.Redis[bytes], prefix: str
+) -> None:
+    moment = [NOON]
+    seen = a_filter(client, prefix, now=lambda: moment[0])
+    assert refilled(seen, [])  # this generation's filter and the next one's
+    event, fresh = an_event(received_at=NOON), an_event()
+    seen.add([event])
+
+    moment[0] = NOON + WINDOW  # the next generation: its filter holds the event already
+    assert len(seen.gaps()) == 1  # only the one after it still needs a refill
+    assert seen.unseen({event.fingerprint, fresh.fingerprint}) == {fresh.fingerprint}
+
+    moment[0] = NOON + 2 * WINDOW  # nothing has filled this one: it rules nothing out
+    assert seen.unseen({fresh.fingerprint}) == set()
+
+
+def test_additions_racing_on_the_same_blocks_lose_no_bits(
+    client: redis.Redis[bytes], prefix: str
+) -> None:
+    seen = RedisStoredFilter(
+        client, window=WINDOW, size_bytes=4096, prefix=prefix, clock=lambda: NOON
+    )
+    assert refilled(seen, [])
+    batches = [[an_event() for _ in range(400)] for _ in range(2)]
+
+    def add_one_by_one(events: list[object]) -> None:
+        for event in events:
+            seen.add([event])  # type: ignore[list-item]
+
+    threads = [threading.Thread(target=add_one_by_one, args=(b,)) for b in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen.unseen({e.fingerprint for batch in batches for e in batch}) == set()
+
+
+def test_an_unreachable_redis_is_a_backend_error() -> None:
+    seen = RedisStoredFilter.from_url("redis://127.0.0.1:1/0", window=WINDOW, size_bytes=SIZE)
+    with pytest.raises(BackendUnavailableError):
+        seen.unseen({an_event().fingerprint})
+    with pytest.raises(BackendUnavailableError):
+        seen.add([an_event()])
