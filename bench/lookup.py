@@ -6,7 +6,9 @@
 Creates a database of its own with `dedup migrate up`, grows `event_fingerprints` step by step
 with server-side INSERT ... SELECT, and at each size times the worker's own lookups,
 ClickHouseEventRepository.owners() and .contested(), on batches of half stored, half unknown
-fingerprints. See bench/README.md for what each figure means.
+fingerprints. Then the lookup as the worker makes it, behind the stored filter in Redis
+(refilled from the table at each size, as after a Redis loss): on the same batches, and on
+batches of new fingerprints only, the common case. See bench/README.md for each figure.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import tempfile
 import time
 import traceback
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
+import redis
 from attrs import define, frozen
 from tests.e2e.processes import clean_environment, dedup
 
@@ -38,6 +41,8 @@ from adapters.outbound.clickhouse.event_repository import LOOKUP_CHUNK, ClickHou
 from adapters.outbound.clickhouse.executors import ServerExecutor
 from adapters.outbound.clickhouse.miniorm import Statement, ident, qualified
 from adapters.outbound.clickhouse.url import ServerUrl, parse_server_url
+from adapters.outbound.redis_stored_filter import RedisStoredFilter
+from application.refill_stored_filter import RefillStoredFilter
 from domain.event import EventId
 from domain.fingerprint import EventFingerprint
 from infrastructure.settings import duration
@@ -247,6 +252,9 @@ class LookupBench:
     counting: CountingExecutor
     repository: ClickHouseEventRepository
     anchor: int  # received_at of the newest row: the run's start, in Unix seconds
+    redis: redis.Redis[bytes]
+    seen: RedisStoredFilter  # the worker's stored filter, on keys of the run's own
+    redis_prefix: str
 
     @classmethod
     def create(cls, server: ServerUrl, args: argparse.Namespace, database: str) -> LookupBench:
@@ -266,7 +274,16 @@ class LookupBench:
             repository=ClickHouseEventRepository(
                 executor=counting, database=database, window_seconds=window
             ),
-            anchor=int(time.time()),
+            anchor=(anchor := int(time.time())),
+            redis=(client := redis.Redis.from_url(args.redis_url, socket_timeout=120)),
+            seen=RedisStoredFilter(
+                client,
+                window=args.window,
+                size_bytes=args.filter_mib << 20,
+                prefix=f"{database}:",
+                clock=lambda: datetime.fromtimestamp(anchor, UTC),
+            ),
+            redis_prefix=f"{database}:",
         )
 
     @property
@@ -335,8 +352,42 @@ class LookupBench:
                 )
             time.sleep(0.5)
 
+    def refill(self) -> float:
+        """Lose the stored filter and refill it from the table, as after a Redis loss."""
+        self.forget_filter()
+        started = time.perf_counter()
+        done = RefillStoredFilter(
+            refill=self.seen,
+            history=self.repository,
+            settle=timedelta(0),
+            sleep=lambda _seconds: None,
+        ).execute()
+        if len(done) != 2:
+            raise AssertionError(f"refilled {len(done)} of the 2 filters in use")
+        return time.perf_counter() - started
+
+    def forget_filter(self) -> None:
+        keys = list(self.redis.scan_iter(match=f"{self.redis_prefix}*", count=1000))
+        if keys:
+            self.redis.delete(*keys)
+
+    def filtered(
+        self, fingerprints: list[EventFingerprint]
+    ) -> tuple[float, dict[str, int], dict[Any, Any], int]:
+        """The worker's lookup: the filter, then owners() of what it could not rule out."""
+        self.counting.take()
+        started = time.perf_counter()
+        unseen = self.seen.unseen(fingerprints)
+        rest = [fp for fp in fingerprints if fp not in unseen]
+        owners = self.repository.owners(rest)
+        return time.perf_counter() - started, self.counting.take(), owners, len(rest)
+
     def lookup(self, stored: int) -> dict[str, Any]:
-        """One batch: owners() then contested(), timed, with what the server read, checked."""
+        """One batch: owners() then contested(), timed, with what the server read, checked.
+
+        Then the same batch through the stored filter, which must find the same owners, and
+        a batch of new fingerprints only, which must find none.
+        """
         batch = Batch.draw(self.rng, stored=stored, size=self.batch_size)
         fingerprints = batch.fingerprints(self.rng)
         self.counting.take()
@@ -347,12 +398,24 @@ class LookupBench:
         started = time.perf_counter()
         contested = self.repository.contested(fingerprints)
         contested_s = time.perf_counter() - started
+        contested_read = self.counting.take()
+        worker_s, worker_read, worker_owners, searched = self.filtered(fingerprints)
+        new = Batch.draw(self.rng, stored=0, size=self.batch_size).fingerprints(self.rng)
+        new_s, new_read, new_owners, new_searched = self.filtered(new)
         return {
             "owners_s": owners_s,
             "contested_s": contested_s,
+            "worker_s": worker_s,
+            "worker_new_s": new_s,
             "owners_read": owners_read,
-            "contested_read": self.counting.take(),
-            "check": verify(batch, owners, contested),
+            "contested_read": contested_read,
+            "worker_read": {**worker_read, "searched": searched},
+            "worker_new_read": {**new_read, "searched": new_searched},
+            "check": {
+                **verify(batch, owners, contested),
+                "worker_exact": worker_owners == owners,
+                "worker_new_empty": new_owners == {},
+            },
         }
 
     def measure(self, stored: int, state: str) -> dict[str, Any]:
@@ -382,6 +445,14 @@ class LookupBench:
                 **timing([r["contested_s"] for r in runs], batch_size=self.batch_size),
                 "max_per_batch": reads("contested_read"),
             },
+            "worker": {
+                **timing([r["worker_s"] for r in runs], batch_size=self.batch_size),
+                "max_per_batch": reads("worker_read"),
+            },
+            "worker_new": {
+                **timing([r["worker_new_s"] for r in runs], batch_size=self.batch_size),
+                "max_per_batch": reads("worker_new_read"),
+            },
             "check": runs[-1]["check"],
             "checked_batches": self.warmup + self.repeats,
         }
@@ -389,7 +460,8 @@ class LookupBench:
     @staticmethod
     def _checked(run: dict[str, Any], stored: int, state: str) -> dict[str, Any]:
         result = run["check"]
-        if not (result["owners_exact"] and result["contested_exact"]):
+        exact = ("owners_exact", "contested_exact", "worker_exact", "worker_new_empty")
+        if not all(result[name] for name in exact):
             raise AssertionError(
                 f"wrong lookup result at {stored:,} fingerprints ({state}): {result}"
             )
@@ -399,8 +471,10 @@ class LookupBench:
         self.sql(f"DROP DATABASE IF EXISTS {ident(self.database)}")
 
     def close(self) -> None:
+        self.forget_filter()
         self.counting.close()
         self.admin.close()
+        self.redis.close()
 
 
 # --- outputs -------------------------------------------------------------------------------
@@ -419,7 +493,7 @@ def growth(measurements: list[dict[str, Any]]) -> dict[str, Any]:
             "to_fingerprints": last["fingerprints"],
             **{
                 f"{kind}_median_x": round(last[kind]["median_ms"] / first[kind]["median_ms"], 2)
-                for kind in ("owners", "contested")
+                for kind in ("owners", "contested", "worker", "worker_new")
             },
             "owners_rows_read_x": round(
                 last["owners"]["max_per_batch"]["rows_read"]
@@ -428,6 +502,14 @@ def growth(measurements: list[dict[str, Any]]) -> dict[str, Any]:
             ),
         }
     return result
+
+
+LABELS = {
+    "owners": "owners()",
+    "contested": "contested()",
+    "worker": "filter + owners(), half stored",
+    "worker_new": "filter + owners(), all new",
+}
 
 
 def charted(document: dict[str, Any]) -> bool:
@@ -459,7 +541,12 @@ def write_chart(document: dict[str, Any], path: Path) -> None:
     measurements = document["measurements"]
     settings = document["settings"]
     states = {"inserted": ("-", "after insert"), "optimized": ("--", "after OPTIMIZE FINAL")}
-    colors = {"owners": "#1f6fb4", "contested": "#d9822b"}
+    colors = {
+        "owners": "#1f6fb4",
+        "contested": "#d9822b",
+        "worker": "#2a9d4b",
+        "worker_new": "#b42a6f",
+    }
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     parts_axis = right.twinx()
     for state, (style, label) in states.items():
@@ -477,7 +564,7 @@ def write_chart(document: dict[str, Any], path: Path) -> None:
                 fmt="o" + style,
                 color=color,
                 capsize=3,
-                label=f"{kind}() {label}",
+                label=f"{LABELS[kind]} {label}",
             )
         rows_read = [m["owners"]["max_per_batch"]["rows_read"] for m in points]
         right.plot(xs, rows_read, "o" + style, color="#333333", label=f"owners() {label}")
@@ -548,6 +635,8 @@ def print_table(document: dict[str, Any]) -> None:
         "µs/fp",
         "rows read/batch",
         "contested p50 / p90 ms",
+        "filtered p50 ms: half / new",
+        "searched: half / new",
         "found: owners + contested",
     ):
         table.add_column(name, justify="left" if name == "state" else "right")
@@ -564,12 +653,16 @@ def print_table(document: dict[str, Any]) -> None:
             f"{owners['us_per_fingerprint']:.1f}",
             f"{owners['max_per_batch']['rows_read']:,}",
             f"{contested['median_ms']:,.1f} / {contested['p90_ms']:,.1f}",
+            f"{m['worker']['median_ms']:,.1f} / {m['worker_new']['median_ms']:,.1f}",
+            f"{m['worker']['max_per_batch']['searched']:,}"
+            f" / {m['worker_new']['max_per_batch']['searched']:,}",
             f"{found['owners_found']:,} + {found['contested_found']}",
         )
     console.print(table)
     for insert in document["inserts"]:
         console.print(
             f"  grew to {insert['fingerprints']:,} fingerprints in {insert['insert_s']:.1f}s"
+            + f", filter refilled in {insert['refill_s']:.1f}s"
             + (f", OPTIMIZE FINAL {insert['optimize_s']:.1f}s" if "optimize_s" in insert else "")
         )
     for state, figures in document["growth"].items():
@@ -611,6 +704,13 @@ def parser() -> argparse.ArgumentParser:
         default="clickhouse://127.0.0.1:9000/",
         help="server to use; the database part is ignored (a fresh one is made)",
     )
+    p.add_argument(
+        "--filter-mib",
+        type=int,
+        default=32,
+        help="stored filter size in MiB (DEDUP_FILTER_MIB); about 16 bits per fingerprint",
+    )
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for the filter")
     p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     p.add_argument("--keep", action="store_true", help="keep the database at the end")
     return p
@@ -625,8 +725,12 @@ def run(bench: LookupBench, sizes: list[int], optimize: bool, record: dict[str, 
         insert: dict[str, Any] = {"fingerprints": size, "rows": rows_for(size)}
         insert["insert_s"] = round(bench.grow(stored, size), 2)
         stored = size
+        insert["refill_s"] = round(bench.refill(), 2)
         record["inserts"].append(insert)
-        say(f"{size:,} fingerprints stored ({insert['insert_s']:.1f}s); measuring")
+        say(
+            f"{size:,} fingerprints stored ({insert['insert_s']:.1f}s), filter refilled"
+            f" ({insert['refill_s']:.1f}s); measuring"
+        )
         record["measurements"].append(bench.measure(size, "inserted"))
         if optimize and size > 0:
             insert["optimize_s"] = round(bench.optimize(), 2)
@@ -666,6 +770,7 @@ def main(argv: list[str] | None = None) -> int:
             "received_at_spread_seconds": bench.spread,
             "contested_every": CONTESTED_EVERY,
             "lookup_chunk": LOOKUP_CHUNK,
+            "filter_mib": args.filter_mib,
             "optimize": args.optimize,
             "seed": args.seed,
             "database": database,

@@ -1,9 +1,10 @@
 """The shape of the stored-fingerprint filter, shared by its Redis and in-memory homes.
 
-A blocked Bloom filter: each fingerprint lives in one 32-bit block (from its first 8 bytes) as
-up to BITS_PER_KEY bits (from its last 8). Fingerprints are BLAKE2b digests, so their bytes are
-already uniform: no further hashing. One block per fingerprint means one read to test it and
-one atomic read-or-write to add it, which is what lets Redis do a batch in one script call.
+A blocked Bloom filter: each fingerprint lives in one 32-bit block (from its first 8 bytes)
+as up to 5 bits (one from each of the next 5 bytes). Fingerprints are BLAKE2b
+digests, so their bytes are already uniform: no further hashing. One block per fingerprint
+means one read to test it and one atomic read-or-write to add it, which is what lets Redis
+do a batch in one script call.
 
 The bitmap is a string of 32-bit big-endian blocks, `BITFIELD ... i32 #n` order: block 0 is the
 header (its state), blocks 1..blocks hold the bits. `bitmap()` builds the same bytes locally.
@@ -28,7 +29,6 @@ from attrs import frozen
 from domain.fingerprint import EventFingerprint
 
 BLOCK_BITS = 32
-BITS_PER_KEY = 5
 HEADER_BLOCKS = 1
 # An API clock this far ahead of a worker's still finds its events in the worker's filter.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -66,38 +66,29 @@ class BloomLayout:
         """Bytes in the bitmap, header included."""
         return (self.blocks + HEADER_BLOCKS) * BLOCK_BITS // 8
 
-    def block(self, fp: EventFingerprint) -> int:
-        return int.from_bytes(fp.digest[:8], "big") % self.blocks + HEADER_BLOCKS
+    def locate(self, fp: EventFingerprint) -> tuple[int, int]:
+        """(block, mask): the block from the first 8 bytes, one bit from each of the next 5."""
+        d = fp.digest
+        mask = (
+            1 << (d[8] & 31) | 1 << (d[9] & 31) | 1 << (d[10] & 31) | 1 << (d[11] & 31)
+        ) | 1 << (d[12] & 31)
+        return int.from_bytes(d[:8], "big") % self.blocks + HEADER_BLOCKS, mask
 
-    @staticmethod
-    def mask(fp: EventFingerprint) -> int:
-        bits = int.from_bytes(fp.digest[8:], "big")
-        mask = 0
-        for _ in range(BITS_PER_KEY):
-            mask |= 1 << (bits & (BLOCK_BITS - 1))
-            bits >>= 5
-        return mask
-
-    def packed_blocks(self, fps: Sequence[EventFingerprint]) -> bytes:
-        """The block of each fingerprint, 4 bytes big-endian each, in order."""
-        return struct.pack(f">{len(fps)}I", *(self.block(fp) for fp in fps))
-
-    def packed_additions(self, fps: Sequence[EventFingerprint]) -> bytes:
-        """(block, mask as i32) of each fingerprint, 8 bytes big-endian each."""
-        return b"".join(struct.pack(">Ii", self.block(fp), _signed(self.mask(fp))) for fp in fps)
-
-    @staticmethod
-    def holds(block_value: int, fp: EventFingerprint) -> bool:
-        """Whether a block (as read, signed or not) has every bit of the fingerprint set."""
-        mask = BloomLayout.mask(fp)
-        return block_value & 0xFFFFFFFF & mask == mask
+    def packed(self, fps: Sequence[EventFingerprint]) -> bytes:
+        """(block, mask as i32) of each fingerprint, 8 bytes big-endian each, in order."""
+        values: list[int] = []
+        for fp in fps:
+            block, mask = self.locate(fp)
+            values += (block, _signed(mask))
+        return struct.pack(f">{len(values)}i", *values)
 
     def bitmap(self, fps: Iterable[EventFingerprint]) -> bytearray:
         """The filter's bytes holding these fingerprints, header zero (INCOMPLETE)."""
         data = bytearray(self.size)
         for fp in fps:
-            at = self.block(fp) * 4
-            value = int.from_bytes(data[at : at + 4], "big") | self.mask(fp)
+            block, mask = self.locate(fp)
+            at = block * 4
+            value = int.from_bytes(data[at : at + 4], "big") | mask
             data[at : at + 4] = value.to_bytes(4, "big")
         return data
 

@@ -1,11 +1,11 @@
 """The StoredFilter on Redis: one blocked Bloom filter per generation, a string per filter.
 
-Layout and rotation are in bloom.py. Each batch is one script call per filter: a lookup reads
-the header and one block per fingerprint; an addition ORs each fingerprint's mask into its
-block atomically (BITFIELD cannot OR, and a read-then-write from Python would lose bits when
-two workers add to one block at once). The header lives in the same string as the bits, so
-a flush, restart or eviction takes both together: a filter can be lost, never left claiming
-to be complete with bits missing.
+Layout and rotation are in bloom.py. Each batch is one script call per filter: a lookup
+reads the header and one block per fingerprint and answers a flag for each; an addition ORs
+each fingerprint's mask into its block atomically (BITFIELD cannot OR, and a read-then-write
+from Python would lose bits when two workers add to one block at once). The header lives in
+the same string as the bits, so a flush, restart or eviction takes both together: a filter
+can be lost, never left claiming to be complete with bits missing.
 
 The refill protocol (FilterRefill), after a loss:
 1. begin: under a lock, header INCOMPLETE -> REFILLING (in the filter's own string).
@@ -38,18 +38,22 @@ _SCRIPT_CHUNK = "1000"
 
 _PROBE = """
 local packed, chunk = ARGV[1], tonumber(ARGV[2])
-local out = redis.call('BITFIELD', KEYS[1], 'GET', 'i32', '#0')
-local n = #packed / 4
+local state = redis.call('BITFIELD', KEYS[1], 'GET', 'i32', '#0')[1]
+local held = {}
+local n = #packed / 8
 for first = 0, n - 1, chunk do
-  local args = {}
+  local args, masks = {}, {}
   for i = first, math.min(n, first + chunk) - 1 do
-    args[#args + 1] = 'GET'; args[#args + 1] = 'i32'
-    args[#args + 1] = '#' .. struct.unpack('>I4', packed, i * 4 + 1)
+    local block, mask = struct.unpack('>I4i4', packed, i * 8 + 1)
+    args[#args + 1] = 'GET'; args[#args + 1] = 'i32'; args[#args + 1] = '#' .. block
+    masks[#masks + 1] = mask
   end
   local values = redis.call('BITFIELD', KEYS[1], unpack(args))
-  for i = 1, #values do out[#out + 1] = values[i] end
+  for i = 1, #values do
+    held[#held + 1] = (bit.band(values[i], masks[i]) == masks[i]) and '1' or '0'
+  end
 end
-return out
+return {state, table.concat(held)}
 """
 
 _ADD = """
@@ -140,14 +144,11 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
             return set()
         fps = list(fingerprints)
         key = self._key(self._generations.of(self._clock()))
-        state, *blocks = self._call(
-            self._probe, [key], [self._layout.packed_blocks(fps), _SCRIPT_CHUNK]
-        )
+        state, held = self._call(self._probe, [key], [self._layout.packed(fps), _SCRIPT_CHUNK])
         if state != FilterState.COMPLETE:
             return set()
-        return {
-            fp for fp, value in zip(fps, blocks, strict=True) if not self._layout.holds(value, fp)
-        }
+        # One flag per fingerprint: b"1" where every one of its bits is set.
+        return {fp for fp, flag in zip(fps, held, strict=True) if flag == 0x30}
 
     def add(self, events: Sequence[Event]) -> None:
         by_generation: dict[int, list[EventFingerprint]] = {}
@@ -158,7 +159,7 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
             return
         pipe = self._client.pipeline(transaction=False)
         for generation, fps in sorted(by_generation.items()):
-            packed = self._layout.packed_additions(fps)
+            packed = self._layout.packed(fps)
             self._add(
                 [self._key(generation)], [packed, _SCRIPT_CHUNK, self._expiry(generation)], pipe
             )
