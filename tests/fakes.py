@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from attrs import Factory, define
 
 from application.ports import (
+    Claims,
     Contender,
     EventRepository,
     FilterGap,
@@ -27,18 +28,22 @@ from domain.outcome import Duplicate
 @define
 class FakeHashCache(HashCache):
     claims: dict[EventFingerprint, Holder] = Factory(dict)
+    stored: set[EventFingerprint] = Factory(set)  # pointed at a stored holder
     down: bool = False
 
-    def claim(self, owners: Mapping[EventFingerprint, Holder]) -> dict[EventFingerprint, Holder]:
+    def claim(self, owners: Mapping[EventFingerprint, Holder]) -> Claims:
         self._check()
-        return {fp: self.claims.setdefault(fp, holder) for fp, holder in owners.items()}
+        held = {fp: self.claims.setdefault(fp, holder) for fp, holder in owners.items()}
+        return Claims(held, stored=self.stored & held.keys())
 
     def point(self, holders: Mapping[EventFingerprint, Holder]) -> None:
         self._check()
         self.claims.update(holders)
+        self.stored.update(holders)
 
     def flush(self) -> None:
         self.claims.clear()
+        self.stored.clear()
 
     def _check(self) -> None:
         if self.down:
@@ -116,6 +121,7 @@ class FakeEventRepository(EventRepository, FingerprintHistory):
     tick: int = 0
     written: dict[EventId, int] = Factory(dict)
     looked_up: set[EventFingerprint] = Factory(set)  # every fingerprint owners() searched for
+    searched_window: set[EventFingerprint] = Factory(set)  # contested() over the whole window
 
     def mark(self) -> WriteMark:
         self._check()
@@ -134,6 +140,8 @@ class FakeEventRepository(EventRepository, FingerprintHistory):
     ) -> dict[EventFingerprint, list[Contender]]:
         """Exactly the holders written after the mark when one is given (the port allows more)."""
         self._check()
+        if written_after is None:
+            self.searched_window.update(fingerprints)
         skip = set() if written_after is None else self._written_by(written_after)
         return {
             fp: contenders

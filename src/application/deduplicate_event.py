@@ -14,11 +14,13 @@ stores new the check searches only what was written since a mark taken before th
 cost does not grow with the window); already-stored ones are searched over the whole window.
 Recording is idempotent: event_duplicates folds by event_id and recorded() skips known rows.
 
-The lookup asks ClickHouse only about fingerprints the stored filter cannot rule out. A
-fingerprint seen for the first time (most of them) costs a few bits in Redis instead of a
-search of the window; every event's bits are added before its insert, so what the filter rules
-out is not stored, except a rival written after the mark, which the check above finds. A lost
-filter rules nothing out until it is refilled from ClickHouse (RefillStoredFilter).
+The lookup asks ClickHouse only about fingerprints neither Redis nor the stored filter can
+answer. Once a batch has stored its events (and settled any contest), it points their claims
+at the stored holder, marked as stored: a copy within DEDUP_CACHE_TTL is recorded against it
+without a search. A fingerprint seen for the first time (most of them) costs a few bits in
+the filter instead of a search of the window: every event's bits are added before its insert,
+so what the filter rules out is not stored, except a rival written after the mark, which the
+check above finds. A lost filter rules nothing out until refilled (RefillStoredFilter).
 
 What is left, each needing a lost claim at the exact moment of a race on top:
 - a copy that arrived while the loser held the Redis claim, before the contest was settled, is
@@ -82,6 +84,8 @@ class _Plan:
     settled: set[EventFingerprint] = field(factory=set)  # stored by this batch's own events
     mark: WriteMark = WriteMark(0)  # taken before the lookup: an insert it missed came later
     repoint: dict[EventFingerprint, Holder] = field(factory=dict)
+    holders: dict[EventFingerprint, Holder] = field(factory=dict)  # of settled, unless known
+    known: set[EventFingerprint] = field(factory=set)  # settled, holder marked stored in Redis
 
 
 @frozen
@@ -102,6 +106,8 @@ class DeduplicateEvent:
             self.events.save(events=plan.to_store, duplicates=[])
         winners, losers = self._contests(plan)
         plan.repoint |= winners
+        # Every fingerprint this batch settled now has a stored holder: say so in Redis.
+        plan.repoint |= {fp: h for fp, h in plan.holders.items() if fp not in plan.repoint}
         duplicates = [
             Duplicate.of(
                 event,
@@ -116,7 +122,10 @@ class DeduplicateEvent:
         """Claim, look up, and decide each event: store it, skip it, or record it as a copy."""
         held = self.cache.claim({fp: group[0].holder for fp, group in groups.items()})
         plan = _Plan(mark=self.events.mark())
-        stored = self.events.owners(groups.keys() - self.seen.unseen(groups.keys()))
+        # Redis knows some holders are stored; the filter rules out some as never stored.
+        unknown = groups.keys() - held.stored
+        stored = self.events.owners(unknown - self.seen.unseen(unknown))
+        stored |= {fp: held[fp] for fp in held.stored}
         for fp, group in groups.items():
             owner = stored.get(fp) or held[fp]
             if fp in stored and held[fp] != owner:
@@ -126,6 +135,10 @@ class DeduplicateEvent:
                     plan.copies.append((event, owner))
                     continue
                 plan.settled.add(fp)
+                if fp in held.stored:
+                    plan.known.add(fp)
+                else:
+                    plan.holders[fp] = owner
                 if fp in stored:
                     plan.outcomes[event.event_id] = Outcome.ALREADY_STORED
                 else:
@@ -142,7 +155,8 @@ class DeduplicateEvent:
         this check: the whole window is searched for those few.
         """
         new = {event.fingerprint for event in plan.to_store}
-        redelivered = plan.settled - new
+        # Redis marks a holder stored only after its batch settled any contest: not again.
+        redelivered = plan.settled - new - plan.known
         contested = self.events.contested(new, written_after=plan.mark) if new else {}
         if redelivered:
             contested |= self.events.contested(redelivered)

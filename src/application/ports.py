@@ -15,15 +15,28 @@ from domain.fingerprint import EventFingerprint
 from domain.outcome import Duplicate
 
 
+class Claims(dict[EventFingerprint, Holder]):
+    """Who holds each fingerprint now; `stored` names those whose holder is known stored."""
+
+    def __init__(
+        self,
+        held: Mapping[EventFingerprint, Holder] | None = None,
+        *,
+        stored: Iterable[EventFingerprint] = (),
+    ) -> None:
+        super().__init__(held or {})
+        self.stored = frozenset(stored)
+
+
 class HashCache(Protocol):
     """The hot part of the dedup window: who claimed each fingerprint first."""
 
-    def claim(self, owners: Mapping[EventFingerprint, Holder]) -> dict[EventFingerprint, Holder]:
+    def claim(self, owners: Mapping[EventFingerprint, Holder]) -> Claims:
         """Claim each fingerprint for its holder unless held; return who holds each one now."""
         ...
 
     def point(self, holders: Mapping[EventFingerprint, Holder]) -> None:
-        """Make each fingerprint point at the given holder, whatever it held before."""
+        """Point each fingerprint at its holder, a stored event, whatever it held before."""
         ...
 
 

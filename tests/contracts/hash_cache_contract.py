@@ -69,3 +69,12 @@ class HashCacheContract:
 
     def test_an_empty_point_is_a_no_op(self, cache: HashCache) -> None:
         cache.point({})
+
+    def test_only_a_pointed_holder_is_known_stored(self, cache: HashCache) -> None:
+        claimed, pointed, stored = a_fingerprint(), a_fingerprint(), a_holder()
+        first = cache.claim({claimed: a_holder(), pointed: a_holder()})
+        assert first.stored == frozenset()
+        cache.point({pointed: stored})
+        again = cache.claim({claimed: a_holder(), pointed: a_holder()})
+        assert again.stored == {pointed}
+        assert again[pointed] == stored

@@ -1,14 +1,17 @@
-"""The stored filter in front of ClickHouse: it saves lookups and never lets a copy through."""
+"""Redis and the stored filter in front of ClickHouse: they save searches, never let a copy
+through."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
 
+import pytest
 from attrs import define
 
 from application.deduplicate_event import DeduplicateEvent
 from application.refill_stored_filter import RefillStoredFilter
+from domain.errors import BackendUnavailableError
 from domain.event import Event
 from domain.fingerprint import EventFingerprint
 from domain.outcome import Duplicate, Outcome
@@ -33,6 +36,46 @@ def test_new_fingerprints_the_filter_rules_out_are_not_searched_in_clickhouse(
     outcome = deduplicate.execute(events)
     assert outcome.count(Outcome.STORED) == 5
     assert repo.looked_up == set()
+
+
+def test_a_copy_of_an_event_redis_knows_stored_is_recorded_without_a_search(
+    deduplicate: DeduplicateEvent, repo: FakeEventRepository, cache: FakeHashCache
+) -> None:
+    original = an_event()
+    deduplicate.execute([original])
+    assert cache.stored == {original.fingerprint}  # pointed at once stored
+    copy = a_copy_of(original)
+    outcome = deduplicate.execute([copy])
+    assert repo.looked_up == set()
+    assert outcome.outcomes == {copy.event_id: Outcome.DUPLICATE}
+    assert [d.original_event_id for d in repo.duplicates] == [original.event_id]
+
+
+def test_a_redelivery_redis_knows_stored_is_not_searched_again(
+    deduplicate: DeduplicateEvent, repo: FakeEventRepository
+) -> None:
+    event = an_event()
+    deduplicate.execute([event])
+    outcome = deduplicate.execute([event])  # its batch had settled before the ack was lost
+    assert outcome.outcomes == {event.event_id: Outcome.ALREADY_STORED}
+    assert repo.looked_up == set()
+    assert repo.searched_window == set()
+
+
+def test_a_redelivery_whose_batch_died_before_settling_is_searched_in_full(
+    deduplicate: DeduplicateEvent, repo: FakeEventRepository, cache: FakeHashCache
+) -> None:
+    event = an_event()
+    repo.crash_after_insert = True  # stored, then down before the check and the pointing
+    with pytest.raises(BackendUnavailableError):
+        deduplicate.execute([event])
+    repo.down = False
+    assert cache.stored == set()
+    outcome = deduplicate.execute([event])
+    assert outcome.outcomes == {event.event_id: Outcome.ALREADY_STORED}
+    assert repo.looked_up == {event.fingerprint}
+    assert repo.searched_window == {event.fingerprint}
+    assert cache.stored == {event.fingerprint}
 
 
 def test_a_copy_of_a_stored_event_is_searched_and_recorded(

@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
-from application.ports import HashCache
+from application.ports import Claims, HashCache
 from domain.event import Holder
 from domain.fingerprint import EventFingerprint
 
@@ -33,29 +33,33 @@ class MemoryHashCache(HashCache):
         self._lock = threading.Lock()
         # Kept in order of expiry: every write gets the same ttl from a monotonic clock and
         # moves its key to the end, so expired and oldest entries are always at the front.
-        self._entries: OrderedDict[EventFingerprint, tuple[Holder, float]] = OrderedDict()
+        # Each entry: the holder, its expiry, and whether it was pointed at (known stored).
+        self._entries: OrderedDict[EventFingerprint, tuple[Holder, float, bool]] = OrderedDict()
 
-    def claim(self, owners: Mapping[EventFingerprint, Holder]) -> dict[EventFingerprint, Holder]:
+    def claim(self, owners: Mapping[EventFingerprint, Holder]) -> Claims:
         held: dict[EventFingerprint, Holder] = {}
+        stored: list[EventFingerprint] = []
         with self._lock:
             now = self._clock()
             self._expire(now)
             for fp, holder in owners.items():
                 entry = self._entries.get(fp)
                 if entry is None:
-                    self._write(fp, holder, now)
+                    self._write(fp, holder, now, stored=False)
                     held[fp] = holder
                 else:
                     # Like SET NX: a claim that finds a holder leaves its expiry alone.
                     held[fp] = entry[0]
-        return held
+                    if entry[2]:
+                        stored.append(fp)
+        return Claims(held, stored=stored)
 
     def point(self, holders: Mapping[EventFingerprint, Holder]) -> None:
         with self._lock:
             now = self._clock()
             self._expire(now)
             for fp, holder in holders.items():
-                self._write(fp, holder, now)
+                self._write(fp, holder, now, stored=True)
 
     def ping(self) -> None:
         """Always answers: the cache is this process."""
@@ -69,15 +73,15 @@ class MemoryHashCache(HashCache):
             self._expire(self._clock())
             return len(self._entries)
 
-    def _write(self, fp: EventFingerprint, holder: Holder, now: float) -> None:
+    def _write(self, fp: EventFingerprint, holder: Holder, now: float, *, stored: bool) -> None:
         self._entries.pop(fp, None)
         while len(self._entries) >= self._max:
             self._entries.popitem(last=False)
-        self._entries[fp] = (holder, now + self._ttl)
+        self._entries[fp] = (holder, now + self._ttl, stored)
 
     def _expire(self, now: float) -> None:
         while self._entries:
-            _, expires_at = next(iter(self._entries.values()))
+            _, expires_at, _ = next(iter(self._entries.values()))
             if expires_at > now:
                 return
             self._entries.popitem(last=False)

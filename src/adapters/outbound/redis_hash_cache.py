@@ -1,4 +1,8 @@
-"""The HashCache on Redis: one `SET NX GET EX` per fingerprint, pipelined per batch."""
+"""The HashCache on Redis: one `SET NX GET EX` per fingerprint, pipelined per batch.
+
+A claim's value is the holder; a value pointed at after the insert ends in `s`: its holder is
+stored, so a later copy is recorded against it without asking ClickHouse.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +13,30 @@ from uuid import UUID
 
 import redis
 
-from application.ports import HashCache
+from application.ports import Claims, HashCache
 from domain.errors import BackendUnavailableError
 from domain.event import EventId, Holder
 from domain.fingerprint import EventFingerprint
 
-_CLAIM = re.compile(rb"[0-9a-f]{64}")
+_CLAIM = re.compile(rb"[0-9a-f]{64}s?")
+_STORED = b"s"
 
 
-def encode_holder(holder: Holder) -> bytes:
-    """32 hex digits of the event id, then 32 of its content digest."""
-    return f"{holder.event_id.hex}{holder.content.hex}".encode("ascii")
+def encode_holder(holder: Holder, *, stored: bool = False) -> bytes:
+    """32 hex digits of the event id, then 32 of its content digest, then `s` if stored."""
+    return f"{holder.event_id.hex}{holder.content.hex}{'s' if stored else ''}".encode("ascii")
 
 
-def decode_holder(raw: object) -> Holder:
+def decode_holder(raw: object) -> tuple[Holder, bool]:
     """The inverse of encode_holder; anything else under our prefix is an error, not a guess."""
     value = raw.encode("ascii", "replace") if isinstance(raw, str) else raw
     if not isinstance(value, bytes) or not _CLAIM.fullmatch(value):
         raise ValueError(f"not a dedup claim: {raw!r}")
     text = value.decode("ascii")
-    return Holder(
-        event_id=EventId(UUID(hex=text[:32])), content=EventFingerprint.from_hex(text[32:])
+    holder = Holder(
+        event_id=EventId(UUID(hex=text[:32])), content=EventFingerprint.from_hex(text[32:64])
     )
+    return holder, value.endswith(_STORED)
 
 
 class RedisHashCache(HashCache):
@@ -58,9 +64,9 @@ class RedisHashCache(HashCache):
         )
         return cls(client, ttl_seconds=ttl_seconds, prefix=prefix)
 
-    def claim(self, owners: Mapping[EventFingerprint, Holder]) -> dict[EventFingerprint, Holder]:
+    def claim(self, owners: Mapping[EventFingerprint, Holder]) -> Claims:
         if not owners:
-            return {}
+            return Claims()
         # No transaction: each SET is atomic on its own, and one round trip is what matters.
         # The key is the fingerprint itself (no hash tag), so Redis Cluster spreads the claims
         # over its slots by fingerprint; redis-py's cluster pipeline splits the batch per node.
@@ -69,17 +75,23 @@ class RedisHashCache(HashCache):
             pipe.set(self._key(fp), encode_holder(holder), nx=True, get=True, ex=self._ttl)
         replies = self._execute(pipe)
         # SET NX GET answers nil when it set the key (ours now), else the value it kept.
-        return {
-            fp: holder if reply is None else decode_holder(reply)
-            for (fp, holder), reply in zip(owners.items(), replies, strict=True)
-        }
+        held: dict[EventFingerprint, Holder] = {}
+        stored: list[EventFingerprint] = []
+        for (fp, holder), reply in zip(owners.items(), replies, strict=True):
+            if reply is None:
+                held[fp] = holder
+            else:
+                held[fp], known = decode_holder(reply)
+                if known:
+                    stored.append(fp)
+        return Claims(held, stored=stored)
 
     def point(self, holders: Mapping[EventFingerprint, Holder]) -> None:
         if not holders:
             return
         pipe = self._client.pipeline(transaction=False)
         for fp, holder in holders.items():
-            pipe.set(self._key(fp), encode_holder(holder), ex=self._ttl)
+            pipe.set(self._key(fp), encode_holder(holder, stored=True), ex=self._ttl)
         self._execute(pipe)
 
     def ping(self) -> None:
