@@ -133,7 +133,8 @@ class DistributedStack(Stack):
             DEDUP_REDIS_URL=REDIS_URL,
             DEDUP_BROKER_URL=BROKER_URL,
             DEDUP_QUEUE_NAME=self.queue,
-            **self.options.extra_env,
+            # A fresh database: the stored filter can answer once refilled, within the run.
+            **{"DEDUP_FILTER_SETTLE": "5s"} | self.options.extra_env,
         )
 
     @property
