@@ -10,6 +10,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+import redis
 from celery import Celery
 from kombu import Connection
 
@@ -134,3 +135,38 @@ def queue(app: Celery) -> Iterator[CeleryQueue]:
     queue = CeleryQueue(app, timeout_seconds=5.0)
     yield queue
     queue.close()
+
+
+# --- Redis: the shared server, a key space of each test's own --------------------------------
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _ready(client: redis.Redis[bytes], *, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis[bytes]]:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    _ready(client)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prefix(client: redis.Redis[bytes]) -> Iterator[str]:
+    """A key space of this test's own, deleted afterwards (never FLUSHDB: Redis is shared)."""
+    prefix = f"test:dedup:{uuid.uuid4().hex}:"
+    yield prefix
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -12,40 +10,9 @@ import redis
 from adapters.outbound.redis_hash_cache import RedisHashCache, decode_holder, encode_holder
 from domain.errors import BackendUnavailableError
 from tests.contracts.hash_cache_contract import HashCacheContract, a_fingerprint, a_holder
+from tests.integration.conftest import REDIS_URL
 
 pytestmark = pytest.mark.integration
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _ready(client: redis.Redis[bytes], *, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-@pytest.fixture
-def client() -> Iterator[redis.Redis[bytes]]:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
-    _ready(client)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def prefix(client: redis.Redis[bytes]) -> Iterator[str]:
-    """A key space of this test's own, deleted afterwards (never FLUSHDB: Redis is shared)."""
-    prefix = f"test:dedup:{uuid.uuid4().hex}:"
-    yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 def _cache(client: redis.Redis[bytes], prefix: str, *, ttl_seconds: int = 60) -> RedisHashCache:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -17,26 +16,8 @@ from tests.contracts.stored_filter_contract import StoredFilterContract, refille
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 WINDOW = timedelta(days=30)
 SIZE = 1 << 20  # 1 MiB: a few hundred test fingerprints leave false positives negligible
-
-
-@pytest.fixture
-def client() -> Iterator[redis.Redis[bytes]]:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def prefix(client: redis.Redis[bytes]) -> Iterator[str]:
-    """A key space of this test's own, deleted afterwards (never FLUSHDB: Redis is shared)."""
-    prefix = f"test:dedup:{uuid.uuid4().hex}:"
-    yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 def a_filter(

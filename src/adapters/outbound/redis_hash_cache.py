@@ -13,8 +13,8 @@ from uuid import UUID
 
 import redis
 
+from adapters.outbound.redis_calls import execute, ping
 from application.ports import Claims, HashCache
-from domain.errors import BackendUnavailableError
 from domain.event import EventId, Holder
 from domain.fingerprint import EventFingerprint
 
@@ -73,7 +73,7 @@ class RedisHashCache(HashCache):
         pipe = self._client.pipeline(transaction=False)
         for fp, holder in owners.items():
             pipe.set(self._key(fp), encode_holder(holder), nx=True, get=True, ex=self._ttl)
-        replies = self._execute(pipe)
+        replies = execute(pipe)
         # SET NX GET answers nil when it set the key (ours now), else the value it kept.
         held: dict[EventFingerprint, Holder] = {}
         stored: list[EventFingerprint] = []
@@ -92,25 +92,14 @@ class RedisHashCache(HashCache):
         pipe = self._client.pipeline(transaction=False)
         for fp, holder in holders.items():
             pipe.set(self._key(fp), encode_holder(holder, stored=True), ex=self._ttl)
-        self._execute(pipe)
+        execute(pipe)
 
     def ping(self) -> None:
         """Raise BackendUnavailableError unless Redis answers."""
-        try:
-            self._client.ping()
-        except redis.RedisError as exc:
-            raise BackendUnavailableError("redis", str(exc)) from exc
+        ping(self._client)
 
     def close(self) -> None:
         self._client.close()
 
     def _key(self, fp: EventFingerprint) -> str:
         return f"{self._prefix}{fp.hex}"
-
-    @staticmethod
-    def _execute(pipe: redis.client.Pipeline[Any]) -> list[Any]:
-        try:
-            with pipe:
-                return pipe.execute()
-        except redis.RedisError as exc:
-            raise BackendUnavailableError("redis", str(exc)) from exc

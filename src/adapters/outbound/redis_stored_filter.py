@@ -28,6 +28,7 @@ from typing import Any
 import redis
 
 from adapters.outbound.bloom import BloomLayout, FilterState, Generations
+from adapters.outbound.redis_calls import execute
 from application.ports import FilterGap, FilterRefill, StoredFilter
 from domain.errors import BackendUnavailableError
 from domain.event import Event
@@ -36,47 +37,52 @@ from domain.fingerprint import EventFingerprint
 # Ops per BITFIELD call inside the scripts: Lua's unpack() is limited by its C stack.
 _SCRIPT_CHUNK = "1000"
 
-_PROBE = """
-local packed, chunk = ARGV[1], tonumber(ARGV[2])
+# Both batch scripts read the blocks of (block, mask) pairs, `chunk` at a time, and hand each
+# chunk's offsets, current values and masks to `visit`.
+_EACH_CHUNK = """
+local function each_chunk(packed, chunk, visit)
+  local n = #packed / 8
+  for first = 0, n - 1, chunk do
+    local get, masks = {}, {}
+    for i = first, math.min(n, first + chunk) - 1 do
+      local block, mask = struct.unpack('>I4i4', packed, i * 8 + 1)
+      get[#get + 1] = 'GET'; get[#get + 1] = 'i32'; get[#get + 1] = '#' .. block
+      masks[#masks + 1] = mask
+    end
+    visit(get, redis.call('BITFIELD', KEYS[1], unpack(get)), masks)
+  end
+end
+"""
+
+_PROBE = (
+    _EACH_CHUNK
+    + """
 local state = redis.call('BITFIELD', KEYS[1], 'GET', 'i32', '#0')[1]
 local held = {}
-local n = #packed / 8
-for first = 0, n - 1, chunk do
-  local args, masks = {}, {}
-  for i = first, math.min(n, first + chunk) - 1 do
-    local block, mask = struct.unpack('>I4i4', packed, i * 8 + 1)
-    args[#args + 1] = 'GET'; args[#args + 1] = 'i32'; args[#args + 1] = '#' .. block
-    masks[#masks + 1] = mask
-  end
-  local values = redis.call('BITFIELD', KEYS[1], unpack(args))
+each_chunk(ARGV[1], tonumber(ARGV[2]), function(_, values, masks)
   for i = 1, #values do
     held[#held + 1] = (bit.band(values[i], masks[i]) == masks[i]) and '1' or '0'
   end
-end
+end)
 return {state, table.concat(held)}
 """
+)
 
-_ADD = """
-local packed, chunk = ARGV[1], tonumber(ARGV[2])
-local n = #packed / 8
-for first = 0, n - 1, chunk do
-  local get, masks = {}, {}
-  for i = first, math.min(n, first + chunk) - 1 do
-    local block, mask = struct.unpack('>I4i4', packed, i * 8 + 1)
-    get[#get + 1] = 'GET'; get[#get + 1] = 'i32'; get[#get + 1] = '#' .. block
-    masks[#masks + 1] = mask
-  end
-  local old = redis.call('BITFIELD', KEYS[1], unpack(get))
+_ADD = (
+    _EACH_CHUNK
+    + """
+each_chunk(ARGV[1], tonumber(ARGV[2]), function(get, old, masks)
   local set = {}
   for i = 1, #old do
     set[#set + 1] = 'SET'; set[#set + 1] = 'i32'; set[#set + 1] = get[3 * i]
     set[#set + 1] = bit.bor(old[i], masks[i])
   end
   redis.call('BITFIELD', KEYS[1], unpack(set))
-end
+end)
 redis.call('EXPIREAT', KEYS[1], ARGV[3])
-return n
+return 1
 """
+)
 
 _BEGIN = """
 if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return -1 end
@@ -163,7 +169,7 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
             self._add(
                 [self._key(generation)], [packed, _SCRIPT_CHUNK, self._expiry(generation)], pipe
             )
-        self._execute(pipe)
+        execute(pipe)
 
     # --- FilterRefill -------------------------------------------------------------------------
 
@@ -173,7 +179,7 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
         pipe = self._client.pipeline(transaction=False)
         for generation in generations:
             pipe.execute_command("BITFIELD", self._key(generation), "GET", "i32", "#0")
-        states = self._execute(pipe)
+        states = execute(pipe)
         return [
             FilterGap(name=self._key(generation), since=self._generations.since(generation))
             for generation, (state,) in zip(generations, states, strict=True)
@@ -201,12 +207,6 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
 
     # --- the rest -----------------------------------------------------------------------------
 
-    def ping(self) -> None:
-        try:
-            self._client.ping()
-        except redis.RedisError as exc:
-            raise BackendUnavailableError("redis", str(exc)) from exc
-
     def close(self) -> None:
         self._client.close()
 
@@ -226,13 +226,5 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
     def _call(script: Any, keys: list[str], args: list[Any]) -> Any:
         try:
             return script(keys, args)
-        except redis.RedisError as exc:
-            raise BackendUnavailableError("redis", str(exc)) from exc
-
-    @staticmethod
-    def _execute(pipe: redis.client.Pipeline[Any]) -> list[Any]:
-        try:
-            with pipe:
-                return pipe.execute()
         except redis.RedisError as exc:
             raise BackendUnavailableError("redis", str(exc)) from exc
