@@ -92,3 +92,34 @@ def test_an_unreachable_redis_is_a_backend_error() -> None:
         seen.unseen({an_event().fingerprint})
     with pytest.raises(BackendUnavailableError):
         seen.add([an_event()])
+
+
+def test_a_filter_whose_state_another_server_set_rules_nothing_out_until_refilled(
+    client: redis.Redis[bytes], prefix: str
+) -> None:
+    # A restart that reloads an AOF, or a failover to a replica, keeps the header but maybe
+    # not the last second of bits: the run_id beside the header no longer matches.
+    seen = a_filter(client, prefix)
+    assert refilled(seen, [])
+    stored, fresh = an_event(), an_event()
+    seen.add([stored])
+    assert seen.unseen({fresh.fingerprint}) == {fresh.fingerprint}
+    for key in client.scan_iter(match=f"{prefix}stored:*:run"):
+        client.set(key, "0" * 40)  # as if set by another server
+
+    assert seen.unseen({fresh.fingerprint}) == set()
+    assert len(seen.gaps()) == 2
+    assert refilled(seen, [stored.fingerprint])
+    assert seen.unseen({stored.fingerprint, fresh.fingerprint}) == {fresh.fingerprint}
+
+
+def test_a_refill_begun_on_another_server_does_not_complete(
+    client: redis.Redis[bytes], prefix: str
+) -> None:
+    seen = a_filter(client, prefix)
+    gaps = seen.gaps()
+    assert all(seen.begin(gap) for gap in gaps)
+    for key in client.scan_iter(match=f"{prefix}stored:*:run"):
+        client.set(key, "0" * 40)
+    assert not any(seen.finish(gap, iter([])) for gap in gaps)
+    assert seen.unseen({an_event().fingerprint}) == set()

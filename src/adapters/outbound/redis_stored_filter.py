@@ -5,7 +5,9 @@ reads the header and one block per fingerprint and answers a flag for each; an a
 each fingerprint's mask into its block atomically (BITFIELD cannot OR, and a read-then-write
 from Python would lose bits when two workers add to one block at once). The header lives in
 the same string as the bits, so a flush, restart or eviction takes both together: a filter
-can be lost, never left claiming to be complete with bits missing.
+can be lost, never left claiming to be complete with bits missing. A restart that reloads
+persisted data, or a failover, may keep the header but not the last writes, so a state
+counts only on the server (its run_id) that set it.
 
 The refill protocol (FilterRefill), after a loss:
 1. begin: under a lock, header INCOMPLETE -> REFILLING (in the filter's own string).
@@ -37,6 +39,31 @@ from domain.fingerprint import EventFingerprint
 # Ops per BITFIELD call inside the scripts: Lua's unpack() is limited by its C stack.
 _SCRIPT_CHUNK = "1000"
 
+# A filter's state, as far as this server can vouch for it. The header survives a restart
+# that reloads an AOF or an RDB file, or a failover to a replica, but bits written in the last
+# second before it may not: so a state counts only on the server (run_id) that set it, and
+# anywhere else the filter starts again from INCOMPLETE. KEYS[1] is the filter, KEYS[2] the
+# run_id that set its state.
+_STATE = """
+local function run_id()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+end
+local function state()
+  local s = redis.call('BITFIELD', KEYS[1], 'GET', 'i32', '#0')[1]
+  if s ~= 0 and redis.call('GET', KEYS[2]) ~= run_id() then
+    redis.call('BITFIELD', KEYS[1], 'SET', 'i32', '#0', 0)
+    return 0
+  end
+  return s
+end
+local function set_state(s, expire_at)
+  redis.call('BITFIELD', KEYS[1], 'SET', 'i32', '#0', s)
+  redis.call('SET', KEYS[2], run_id())
+  redis.call('EXPIREAT', KEYS[1], expire_at)
+  redis.call('EXPIREAT', KEYS[2], expire_at)
+end
+"""
+
 # Both batch scripts read the blocks of (block, mask) pairs, `chunk` at a time, and hand each
 # chunk's offsets, current values and masks to `visit`.
 _EACH_CHUNK = """
@@ -55,16 +82,17 @@ end
 """
 
 _PROBE = (
-    _EACH_CHUNK
+    _STATE
+    + _EACH_CHUNK
     + """
-local state = redis.call('BITFIELD', KEYS[1], 'GET', 'i32', '#0')[1]
+if state() ~= 2 then return {0, ''} end
 local held = {}
 each_chunk(ARGV[1], tonumber(ARGV[2]), function(_, values, masks)
   for i = 1, #values do
     held[#held + 1] = (bit.band(values[i], masks[i]) == masks[i]) and '1' or '0'
   end
 end)
-return {state, table.concat(held)}
+return {2, table.concat(held)}
 """
 )
 
@@ -84,26 +112,38 @@ return 1
 """
 )
 
-_BEGIN = """
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return -1 end
-local state = redis.call('BITFIELD', KEYS[1], 'GET', 'i32', '#0')[1]
-if state == 2 then redis.call('DEL', KEYS[2]) return 2 end
-redis.call('BITFIELD', KEYS[1], 'SET', 'i32', '#0', 1)
-redis.call('EXPIREAT', KEYS[1], ARGV[2])
+_STATE_OF = (
+    _STATE
+    + """
+return state()
+"""
+)
+
+# KEYS[3] is the refill lock.
+_BEGIN = (
+    _STATE
+    + """
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[1]) then return -1 end
+if state() == 2 then redis.call('DEL', KEYS[3]) return 2 end
+set_state(1, ARGV[2])
 return 1
 """
+)
 
-_FINISH = """
-local state = redis.call('BITFIELD', KEYS[1], 'GET', 'i32', '#0')[1]
+# KEYS[3] is the refill lock, KEYS[4] the uploaded bitmap.
+_FINISH = (
+    _STATE
+    + """
 local done = 0
-if state == 1 then
-  redis.call('BITOP', 'OR', KEYS[1], KEYS[1], KEYS[2])
-  redis.call('BITFIELD', KEYS[1], 'SET', 'i32', '#0', 2)
+if state() == 1 then
+  redis.call('BITOP', 'OR', KEYS[1], KEYS[1], KEYS[4])
+  set_state(2, ARGV[1])
   done = 1
 end
-redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[3], KEYS[4])
 return done
 """
+)
 
 
 def utc_now() -> datetime:
@@ -131,6 +171,7 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
         self._lock_seconds = refill_lock_seconds
         self._probe = client.register_script(_PROBE)
         self._add = client.register_script(_ADD)
+        self._state_of = client.register_script(_STATE_OF)
         self._begin = client.register_script(_BEGIN)
         self._finish = client.register_script(_FINISH)
 
@@ -149,8 +190,8 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
         if not fingerprints:
             return set()
         fps = list(fingerprints)
-        key = self._key(self._generations.of(self._clock()))
-        state, held = self._call(self._probe, [key], [self._layout.packed(fps), _SCRIPT_CHUNK])
+        keys = self._keys(self._generations.of(self._clock()))
+        state, held = self._call(self._probe, keys, [self._layout.packed(fps), _SCRIPT_CHUNK])
         if state != FilterState.COMPLETE:
             return set()
         # One flag per fingerprint: b"1" where every one of its bits is set.
@@ -178,11 +219,11 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
         generations = (current, current + 1)
         pipe = self._client.pipeline(transaction=False)
         for generation in generations:
-            pipe.execute_command("BITFIELD", self._key(generation), "GET", "i32", "#0")
+            self._state_of(self._keys(generation), [], pipe)
         states = execute(pipe)
         return [
             FilterGap(name=self._key(generation), since=self._generations.since(generation))
-            for generation, (state,) in zip(generations, states, strict=True)
+            for generation, state in zip(generations, states, strict=True)
             if state != FilterState.COMPLETE
         ]
 
@@ -190,7 +231,7 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
         generation = self._generation_of(gap)
         answer = self._call(
             self._begin,
-            [gap.name, f"{gap.name}:lock"],
+            [*self._keys(generation), f"{gap.name}:lock"],
             [self._lock_seconds, self._expiry(generation)],
         )
         return bool(answer == FilterState.REFILLING)
@@ -202,7 +243,8 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
             self._client.set(upload, bytes(bitmap), ex=self._lock_seconds)
         except redis.RedisError as exc:
             raise BackendUnavailableError("redis", str(exc)) from exc
-        done = self._call(self._finish, [gap.name, upload, f"{gap.name}:lock"], [])
+        keys = [*self._keys(self._generation_of(gap)), f"{gap.name}:lock", upload]
+        done = self._call(self._finish, keys, [self._expiry(self._generation_of(gap))])
         return bool(done)
 
     # --- the rest -----------------------------------------------------------------------------
@@ -213,6 +255,11 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
     def _key(self, generation: int) -> str:
         window = int(self._generations.length.total_seconds())
         return f"{self._prefix}stored:{{{window}s:{generation}}}"
+
+    def _keys(self, generation: int) -> list[str]:
+        """The filter and the run_id of the server that set its state (one hash slot)."""
+        key = self._key(generation)
+        return [key, f"{key}:run"]
 
     def _generation_of(self, gap: FilterGap) -> int:
         return int(gap.name.rsplit(":", 1)[1].rstrip("}"))
