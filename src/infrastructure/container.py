@@ -181,7 +181,4 @@ class Container(containers.DeclarativeContainer):
 def close_clients(container: Container) -> None:
     """Close the process's clients at shutdown (each opens lazily, so this is cheap)."""
     container.hash_cache().close()
-    stored_filter = container.stored_filter()
-    if isinstance(stored_filter, RedisStoredFilter):
-        stored_filter.close()
     container.event_repository().close()
