@@ -34,6 +34,7 @@ migrate: install
 	$(BIN)/dedup migrate up
 
 lint: install
+	mkdir -p build/typecheck && ln -sfn ../../src build/typecheck/dedup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

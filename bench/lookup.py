@@ -35,17 +35,19 @@ from uuid import UUID
 
 import redis
 from attrs import define, frozen
+from dedup.adapters.outbound.clickhouse.event_repository import (
+    LOOKUP_CHUNK,
+    ClickHouseEventRepository,
+)
+from dedup.adapters.outbound.clickhouse.executors import ServerExecutor
+from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident, qualified
+from dedup.adapters.outbound.clickhouse.url import ServerUrl, parse_server_url
+from dedup.adapters.outbound.redis_stored_filter import RedisStoredFilter
+from dedup.application.refill_stored_filter import RefillStoredFilter
+from dedup.domain.event import EventId
+from dedup.domain.fingerprint import EventFingerprint
+from dedup.infrastructure.settings import duration
 from tests.e2e.processes import clean_environment, dedup
-
-from adapters.outbound.clickhouse.event_repository import LOOKUP_CHUNK, ClickHouseEventRepository
-from adapters.outbound.clickhouse.executors import ServerExecutor
-from adapters.outbound.clickhouse.miniorm import Statement, ident, qualified
-from adapters.outbound.clickhouse.url import ServerUrl, parse_server_url
-from adapters.outbound.redis_stored_filter import RedisStoredFilter
-from application.refill_stored_filter import RefillStoredFilter
-from domain.event import EventId
-from domain.fingerprint import EventFingerprint
-from infrastructure.settings import duration
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = "event_fingerprints"

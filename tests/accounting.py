@@ -13,11 +13,10 @@ from collections.abc import Collection, Iterable
 from uuid import UUID
 
 from attrs import frozen
-
-from adapters.outbound.clickhouse.inspector import ClickHouseInspector
-from adapters.outbound.clickhouse.url import server_executor_from_url
-from domain.event import Event
-from domain.outcome import Duplicate
+from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
+from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
+from dedup.domain.event import Event
+from dedup.domain.outcome import Duplicate
 
 MAX_CHAIN = 16  # a longer chain means a cycle or a bug, not a race
 

@@ -7,9 +7,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from attrs import Factory, define
-
-from application.ports import Archiver, Lock, PartitionStore, Progress, RestoreTarget
-from domain.archive import (
+from dedup.application.ports import Archiver, Lock, PartitionStore, Progress, RestoreTarget
+from dedup.domain.archive import (
     ArchivedTable,
     ArchiveError,
     ArchiveManifest,
@@ -17,8 +16,8 @@ from domain.archive import (
     Record,
     Tally,
 )
-from domain.errors import BackendUnavailableError
-from domain.event import Event
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event
 
 
 def _start(table: ArchivedTable, day: date) -> date:

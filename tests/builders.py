@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from domain.event import Event, uuid7
+from dedup.domain.event import Event, uuid7
 
 _counter = itertools.count()
 NOON = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from dedup.application.accept_events import AcceptEvents
+from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.domain.event import uuid7
 
-from application.accept_events import AcceptEvents
-from application.deduplicate_event import DeduplicateEvent
-from domain.event import uuid7
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue, FakeStoredFilter
 
 

@@ -6,8 +6,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from datetime import UTC, datetime, timedelta
 
 from attrs import Factory, define
-
-from application.ports import (
+from dedup.application.ports import (
     Claims,
     Contender,
     EventRepository,
@@ -19,10 +18,10 @@ from application.ports import (
     StoredFilter,
     WriteMark,
 )
-from domain.errors import BackendUnavailableError
-from domain.event import Event, EventId, Holder
-from domain.fingerprint import EventFingerprint
-from domain.outcome import Duplicate
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event, EventId, Holder
+from dedup.domain.fingerprint import EventFingerprint
+from dedup.domain.outcome import Duplicate
 
 
 @define

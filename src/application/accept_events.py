@@ -6,10 +6,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from attrs import frozen
-
-from application.ports import Queue
-from domain.errors import InvalidEventError
-from domain.event import Event, EventId
+from dedup.application.ports import Queue
+from dedup.domain.errors import InvalidEventError
+from dedup.domain.event import Event, EventId
 
 Payload = Mapping[str, object]
 

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from attrs import field, frozen
-
-from application.ports import Archiver, PartitionStore, Progress
-from application.progress import NoProgress, counted
-from domain.archive import (
+from dedup.application.ports import Archiver, PartitionStore, Progress
+from dedup.application.progress import NoProgress, counted
+from dedup.domain.archive import (
     ArchiveAction,
     ArchivedTable,
     ArchiveError,

@@ -37,11 +37,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from attrs import define, field, frozen
-
-from application.ports import Contender, EventRepository, HashCache, StoredFilter, WriteMark
-from domain.event import Event, EventId, Holder
-from domain.fingerprint import EventFingerprint
-from domain.outcome import BatchOutcome, Duplicate, DuplicateKind, Outcome
+from dedup.application.ports import Contender, EventRepository, HashCache, StoredFilter, WriteMark
+from dedup.domain.event import Event, EventId, Holder
+from dedup.domain.fingerprint import EventFingerprint
+from dedup.domain.outcome import BatchOutcome, Duplicate, DuplicateKind, Outcome
 
 
 def _grouped(batch: Iterable[Event]) -> dict[EventFingerprint, list[Event]]:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from domain.event import Event, EventId
-from domain.fingerprint import DIGEST_SIZE, EventFingerprint
+from dedup.domain.event import Event, EventId
+from dedup.domain.fingerprint import DIGEST_SIZE, EventFingerprint
 
 FIELDS = ("event_id", "fingerprint", "content", "received_at", "source", "payload")
 _HEX_DIGITS = frozenset("0123456789abcdef")

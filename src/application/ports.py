@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import NewType, Protocol
 
 from attrs import frozen
-
-from domain.archive import ArchivedTable, ArchiveManifest, Partition, Record, Tally
-from domain.event import Event, EventId, Holder
-from domain.fingerprint import EventFingerprint
-from domain.outcome import Duplicate
+from dedup.domain.archive import ArchivedTable, ArchiveManifest, Partition, Record, Tally
+from dedup.domain.event import Event, EventId, Holder
+from dedup.domain.fingerprint import EventFingerprint
+from dedup.domain.outcome import Duplicate
 
 
 class Claims(dict[EventFingerprint, Holder]):

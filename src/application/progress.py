@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from application.ports import Progress
+from dedup.application.ports import Progress
 
 T = TypeVar("T")
 

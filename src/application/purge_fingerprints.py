@@ -6,10 +6,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from attrs import field, frozen
-
-from application.ports import PartitionStore, Progress
-from application.progress import NoProgress
-from domain.archive import ArchiveAction, ArchivedTable, ArchiveStep
+from dedup.application.ports import PartitionStore, Progress
+from dedup.application.progress import NoProgress
+from dedup.domain.archive import ArchiveAction, ArchivedTable, ArchiveStep
 
 
 @frozen

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from attrs import frozen
-
-from application.ports import FilterGap, FilterRefill, FingerprintHistory
+from dedup.application.ports import FilterGap, FilterRefill, FingerprintHistory
 
 log = logging.getLogger(__name__)
 

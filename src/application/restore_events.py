@@ -7,11 +7,10 @@ from itertools import islice
 from pathlib import Path
 
 from attrs import field, frozen
-
-from application.ports import Archiver, Progress, RestoreTarget, StoredFilter
-from application.progress import NoProgress
-from domain.archive import ArchiveManifest, Record
-from domain.event import Event
+from dedup.application.ports import Archiver, Progress, RestoreTarget, StoredFilter
+from dedup.application.progress import NoProgress
+from dedup.domain.archive import ArchiveManifest, Record
+from dedup.domain.event import Event
 
 
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:

@@ -7,11 +7,10 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from attrs import frozen
-
-from application.archive_events import ArchiveEvents
-from application.ports import Lock
-from application.purge_fingerprints import PurgeFingerprints
-from domain.archive import ArchiveStep
+from dedup.application.archive_events import ArchiveEvents
+from dedup.application.ports import Lock
+from dedup.application.purge_fingerprints import PurgeFingerprints
+from dedup.domain.archive import ArchiveStep
 
 
 @contextmanager

@@ -9,10 +9,9 @@ from pathlib import Path
 from uuid import UUID
 
 from attrs import frozen
-
-from domain.errors import DedupError
-from domain.event import Event
-from domain.outcome import Duplicate
+from dedup.domain.errors import DedupError
+from dedup.domain.event import Event
+from dedup.domain.outcome import Duplicate
 
 Record = Event | Duplicate
 _UINT64 = 2**64

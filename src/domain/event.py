@@ -11,8 +11,7 @@ from typing import NewType
 from uuid import UUID
 
 from attrs import frozen
-
-from domain.fingerprint import EventFingerprint, canonical_json
+from dedup.domain.fingerprint import EventFingerprint, canonical_json
 
 EventId = NewType("EventId", UUID)
 

@@ -6,9 +6,8 @@ import enum
 from datetime import datetime
 
 from attrs import frozen
-
-from domain.event import Event, EventId
-from domain.fingerprint import EventFingerprint
+from dedup.domain.event import Event, EventId
+from dedup.domain.fingerprint import EventFingerprint
 
 
 class DuplicateKind(enum.Enum):

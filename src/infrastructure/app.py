@@ -7,18 +7,17 @@ from importlib.metadata import PackageNotFoundError, version
 from types import MappingProxyType
 from typing import Any
 
+from dedup.adapters.inbound.http.auth import WriteKeys
+from dedup.adapters.inbound.http.body import BodyReader
+from dedup.adapters.inbound.http.errors import EXCEPTION_HANDLERS
+from dedup.adapters.inbound.http.events_controller import EventsController
+from dedup.adapters.inbound.http.health_controller import HealthController, Readiness
+from dedup.application.accept_events import AcceptEvents
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
-
-from adapters.inbound.http.auth import WriteKeys
-from adapters.inbound.http.body import BodyReader
-from adapters.inbound.http.errors import EXCEPTION_HANDLERS
-from adapters.inbound.http.events_controller import EventsController
-from adapters.inbound.http.health_controller import HealthController, Readiness
-from application.accept_events import AcceptEvents
 
 _NO_KEYS: Mapping[str, str] = MappingProxyType({})
 

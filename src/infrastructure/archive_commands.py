@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import TextIO
 
 from attrs import frozen
-
-from application.ports import Lock, Progress
-from application.restore_events import RestoreEvents
-from application.run_retention import RetentionReport, RunRetention, exclusively
-from domain.archive import ArchiveAction, ArchiveError
-from domain.errors import BackendUnavailableError
-from infrastructure.console_progress import console_progress
-from infrastructure.container import Container
-from infrastructure.settings import Settings
+from dedup.application.ports import Lock, Progress
+from dedup.application.restore_events import RestoreEvents
+from dedup.application.run_retention import RetentionReport, RunRetention, exclusively
+from dedup.domain.archive import ArchiveAction, ArchiveError
+from dedup.domain.errors import BackendUnavailableError
+from dedup.infrastructure.console_progress import console_progress
+from dedup.infrastructure.container import Container
+from dedup.infrastructure.settings import Settings
 
 LOCK_FILE = "archive.lock"
 

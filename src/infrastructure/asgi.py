@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from dedup.adapters.inbound.http.metrics_controller import metrics_route
+from dedup.adapters.outbound.memory_queue import MemoryQueue
+from dedup.infrastructure.app import create_app
+from dedup.infrastructure.beat import crontab_of
+from dedup.infrastructure.container import Container, close_clients
+from dedup.infrastructure.embedded_scheduler import RetentionScheduler
+from dedup.infrastructure.logs import configure_logging
+from dedup.infrastructure.settings import Settings
 from litestar import Litestar
-
-from adapters.inbound.http.metrics_controller import metrics_route
-from adapters.outbound.memory_queue import MemoryQueue
-from infrastructure.app import create_app
-from infrastructure.beat import crontab_of
-from infrastructure.container import Container, close_clients
-from infrastructure.embedded_scheduler import RetentionScheduler
-from infrastructure.logs import configure_logging
-from infrastructure.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,8 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
-
-from adapters.inbound.archive_tasks import TASK_NAME
-from infrastructure.settings import Settings
+from dedup.adapters.inbound.archive_tasks import TASK_NAME
+from dedup.infrastructure.settings import Settings
 
 SCHEDULE_FILE = "beat-schedule"
 _FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")

@@ -7,9 +7,8 @@ import os
 from typing import Any, Literal
 
 from celery import Celery, bootsteps
+from dedup.adapters.outbound.dead_letters import dead_letter_queue_of, events_queue_of
 from kombu import Exchange, Queue
-
-from adapters.outbound.dead_letters import dead_letter_queue_of, events_queue_of
 
 Pool = Literal["prefork", "solo", "threads"]
 BROKER_SCHEMES = ("amqp://", "amqps://", "pyamqp://")

@@ -7,47 +7,47 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from infrastructure.settings import Settings, SettingsError, duration
+from dedup.infrastructure.settings import Settings, SettingsError, duration
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from infrastructure.serve import serve
+    from dedup.infrastructure.serve import serve
 
     return serve(settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from infrastructure.worker import run_worker
+    from dedup.infrastructure.worker import run_worker
 
     return run_worker(settings, concurrency=args.concurrency)
 
 
 def _beat(settings: Settings, args: argparse.Namespace) -> int:
-    from infrastructure.worker import run_beat
+    from dedup.infrastructure.worker import run_beat
 
     return run_beat(settings)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from infrastructure.commands import migrate
+    from dedup.infrastructure.commands import migrate
 
     return migrate(settings, action=args.action, steps=args.steps)
 
 
 def _archive(settings: Settings, args: argparse.Namespace) -> int:
-    from infrastructure.archive_commands import archive
+    from dedup.infrastructure.archive_commands import archive
 
     return archive(settings, older_than=args.older_than, dry_run=args.dry_run)
 
 
 def _restore(settings: Settings, args: argparse.Namespace) -> int:
-    from infrastructure.archive_commands import restore
+    from dedup.infrastructure.archive_commands import restore
 
     return restore(settings, args.files)
 
 
 def _replay_dead(settings: Settings, args: argparse.Namespace) -> int:
-    from infrastructure.commands import replay_dead
+    from dedup.infrastructure.commands import replay_dead
 
     return replay_dead(settings)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from adapters.outbound.clickhouse import MigrationError
-from domain.errors import BackendUnavailableError
-from infrastructure.container import Container, scheme
-from infrastructure.settings import Settings
+from dedup.adapters.outbound.clickhouse import MigrationError
+from dedup.domain.errors import BackendUnavailableError
+from dedup.infrastructure.container import Container, scheme
+from dedup.infrastructure.settings import Settings
 
 
 def migrate(settings: Settings, *, action: str, steps: int = 1) -> int:

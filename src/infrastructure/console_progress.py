@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TextIO
 
+from dedup.application.ports import Progress
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -14,8 +15,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.progress import Progress as RichBar
-
-from application.ports import Progress
 
 
 class BarProgress(Progress):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from dependency_injector import containers, providers
-
-from adapters.outbound.celery_queue import CeleryQueue
-from adapters.outbound.clickhouse import (
+from dedup.adapters.outbound.celery_queue import CeleryQueue
+from dedup.adapters.outbound.clickhouse import (
     ChdbEventRepository,
     ClickHouseEventRepository,
     ClickHouseInspector,
@@ -16,28 +17,29 @@ from adapters.outbound.clickhouse import (
     database_from_url,
     executor_from_url,
 )
-from adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
-from adapters.outbound.dead_letters import CeleryDeadLetters
-from adapters.outbound.file_archiver import FileArchiver
-from adapters.outbound.file_lock import FileLock
-from adapters.outbound.memory_hash_cache import MemoryHashCache
-from adapters.outbound.memory_queue import MemoryQueue
-from adapters.outbound.no_stored_filter import NoStoredFilter
-from adapters.outbound.redis_hash_cache import RedisHashCache
-from adapters.outbound.redis_stored_filter import RedisStoredFilter
-from adapters.outbound.timed_event_repository import TimedEventRepository
-from application.accept_events import AcceptEvents
-from application.archive_events import ArchiveEvents
-from application.deduplicate_event import DeduplicateEvent
-from application.progress import NoProgress
-from application.purge_fingerprints import PurgeFingerprints
-from application.refill_stored_filter import RefillStoredFilter
-from application.restore_events import RestoreEvents
-from application.run_retention import RunRetention
-from domain.event import uuid7
-from infrastructure.celery_app import create_celery_app
-from infrastructure.clock import utc_now
-from infrastructure.settings import Settings
+from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
+from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
+from dedup.adapters.outbound.file_archiver import FileArchiver
+from dedup.adapters.outbound.file_lock import FileLock
+from dedup.adapters.outbound.memory_hash_cache import MemoryHashCache
+from dedup.adapters.outbound.memory_queue import MemoryQueue
+from dedup.adapters.outbound.no_stored_filter import NoStoredFilter
+from dedup.adapters.outbound.redis_hash_cache import RedisHashCache
+from dedup.adapters.outbound.redis_stored_filter import RedisStoredFilter
+from dedup.adapters.outbound.timed_event_repository import TimedEventRepository
+from dedup.application.accept_events import AcceptEvents
+from dedup.application.archive_events import ArchiveEvents
+from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.application.progress import NoProgress
+from dedup.application.purge_fingerprints import PurgeFingerprints
+from dedup.application.refill_stored_filter import RefillStoredFilter
+from dedup.application.restore_events import RestoreEvents
+from dedup.application.run_retention import RunRetention
+from dedup.domain.event import uuid7
+from dedup.infrastructure.celery_app import create_celery_app
+from dedup.infrastructure.clock import utc_now
+from dedup.infrastructure.settings import Settings
+from dependency_injector import containers, providers
 
 
 def scheme(url: str) -> str:
@@ -48,6 +50,11 @@ def scheme(url: str) -> str:
 
 def seconds(value: timedelta) -> int:
     return int(value.total_seconds())
+
+
+def migrations_folder(override: Path | None) -> Traversable:
+    """DEDUP_MIGRATIONS_DIR when set, else the SQL files installed with the package."""
+    return override if override is not None else resources.files("dedup.migrations")
 
 
 def filter_kind(settings: Settings) -> str:
@@ -80,7 +87,7 @@ class Container(containers.DeclarativeContainer):
     migration_runner = providers.Factory(
         MigrationRunner,
         executor=clickhouse_executor,
-        directory=settings.provided.migrations_dir,
+        directory=providers.Callable(migrations_folder, settings.provided.migrations_dir),
         database=clickhouse_database,
         cluster=settings.provided.clickhouse_cluster,
     )

@@ -9,8 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from celery.schedules import crontab
-
-from infrastructure.clock import utc_now
+from dedup.infrastructure.clock import utc_now
 
 log = logging.getLogger(__name__)
 

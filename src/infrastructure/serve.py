@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 
 import uvicorn
-
-from infrastructure.commands import migrate
-from infrastructure.container import scheme
-from infrastructure.metrics_dir import metrics_dir_of, prepare_metrics_dir
-from infrastructure.settings import Settings
+from dedup.infrastructure.commands import migrate
+from dedup.infrastructure.container import scheme
+from dedup.infrastructure.metrics_dir import metrics_dir_of, prepare_metrics_dir
+from dedup.infrastructure.settings import Settings
 
 
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
@@ -27,7 +26,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
         # files, and uvicorn's children inherit the variable that says where.
         prepare_metrics_dir(metrics_dir_of(settings.data_dir, f"serve-{port}"))
     uvicorn.run(
-        "infrastructure.asgi:create_asgi_app",
+        "dedup.infrastructure.asgi:create_asgi_app",
         factory=True,
         host=host,
         port=port,

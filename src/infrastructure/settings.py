@@ -71,7 +71,7 @@ def url(*schemes: str) -> Callable[[str], str]:
 
 def crontab(text: str) -> str:
     """Five crontab fields, checked by the parser that will run them."""
-    from infrastructure.beat import crontab_of
+    from dedup.infrastructure.beat import crontab_of
 
     crontab_of(text)
     return text
@@ -128,7 +128,7 @@ class Settings:
     clickhouse_cluster: str | None = _env(optional_name, None)
     log_level: str = _env(choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO")
     log_format: str = _env(choice("text", "json"), "text")
-    migrations_dir: Path = _env(Path, Path(__file__).resolve().parents[2] / "migrations")
+    migrations_dir: Path | None = _env(Path, None)  # None: the migrations the package ships
     queue_name: str = _env(str, "dedup.events")
     metrics_port: int | None = _env(optional_port, None)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from adapters.inbound.archive_tasks import register_archive_task
-from adapters.inbound.celery_tasks import register_tasks
-from adapters.metrics import start_worker_metrics_server
-from infrastructure import celery_app
-from infrastructure.container import Container, filter_kind, scheme
-from infrastructure.filter_refiller import FilterRefiller
-from infrastructure.logs import configure_logging
-from infrastructure.settings import Settings
+from dedup.adapters.inbound.archive_tasks import register_archive_task
+from dedup.adapters.inbound.celery_tasks import register_tasks
+from dedup.adapters.metrics import start_worker_metrics_server
+from dedup.infrastructure import celery_app
+from dedup.infrastructure.container import Container, filter_kind, scheme
+from dedup.infrastructure.filter_refiller import FilterRefiller
+from dedup.infrastructure.logs import configure_logging
+from dedup.infrastructure.settings import Settings
 
 # Task threads per worker process; each holds one message while it waits for its batch, so
 # this bounds the messages in one flush (64 x ~30 events at 10k single requests/s).
@@ -50,7 +50,7 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
 
 
 def run_beat(settings: Settings) -> int:
-    from infrastructure.beat import run_beat as run_celery_beat
+    from dedup.infrastructure.beat import run_beat as run_celery_beat
 
     if not _distributed(settings, "beat"):
         return 2

@@ -8,11 +8,10 @@ from typing import cast
 from uuid import uuid4
 
 import pytest
-
-from application.ports import EventRepository, FingerprintHistory
-from domain.event import Event, EventId, uuid7
-from domain.fingerprint import EventFingerprint
-from domain.outcome import Duplicate, DuplicateKind
+from dedup.application.ports import EventRepository, FingerprintHistory
+from dedup.domain.event import Event, EventId, uuid7
+from dedup.domain.fingerprint import EventFingerprint
+from dedup.domain.outcome import Duplicate, DuplicateKind
 
 WINDOW_SECONDS = 30 * 24 * 3600
 HOSTILE = "'); DROP TABLE events; -- \\ \" \n\t é 😀 \x00"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from application.ports import HashCache
-from domain.event import Holder, uuid7
-from domain.fingerprint import EventFingerprint
+from dedup.application.ports import HashCache
+from dedup.domain.event import Holder, uuid7
+from dedup.domain.fingerprint import EventFingerprint
 
 
 def a_fingerprint() -> EventFingerprint:

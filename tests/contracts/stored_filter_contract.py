@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from application.ports import FilterRefill, StoredFilter
-from domain.event import Event
-from domain.fingerprint import EventFingerprint
+from dedup.application.ports import FilterRefill, StoredFilter
+from dedup.domain.event import Event
+from dedup.domain.fingerprint import EventFingerprint
+
 from tests.builders import an_event
 from tests.contracts.hash_cache_contract import a_fingerprint
 

@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import pytest
 from attrs import define, field
+from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident
+from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
+from dedup.domain.errors import BackendUnavailableError
 from kombu import Connection
 
-from adapters.outbound.clickhouse.miniorm import Statement, ident
-from adapters.outbound.clickhouse.url import server_executor_from_url
-from domain.errors import BackendUnavailableError
 from tests.accounting import Ledger
 from tests.e2e.processes import Process, clean_environment, dedup, free_port, wait_ready, wait_until
 

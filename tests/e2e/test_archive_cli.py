@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from adapters.outbound.clickhouse import (
+from dedup.adapters.outbound.clickhouse import (
     ClickHouseEventRepository,
     ClickHouseInspector,
     ServerExecutor,
 )
-from domain.event import Event
+from dedup.domain.event import Event
+
 from tests.builders import an_event
 from tests.e2e.processes import clean_environment, dedup
 

@@ -12,15 +12,14 @@ from uuid import uuid4
 import pytest
 import redis
 from celery import Celery
+from dedup.adapters.outbound.celery_queue import CeleryQueue
+from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor, Executor, ServerExecutor
+from dedup.adapters.outbound.clickhouse.migration_runner import MigrationRunner
+from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident
+from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
+from dedup.domain.errors import BackendUnavailableError
+from dedup.infrastructure.celery_app import create_celery_app
 from kombu import Connection
-
-from adapters.outbound.celery_queue import CeleryQueue
-from adapters.outbound.clickhouse.executors import ChdbExecutor, Executor, ServerExecutor
-from adapters.outbound.clickhouse.migration_runner import MigrationRunner
-from adapters.outbound.clickhouse.miniorm import Statement, ident
-from adapters.outbound.clickhouse.url import server_executor_from_url
-from domain.errors import BackendUnavailableError
-from infrastructure.celery_app import create_celery_app
 
 # --- clickhouse: per-test databases on the server, per-test directories for chDB ---
 

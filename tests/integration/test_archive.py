@@ -8,24 +8,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dedup.adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
+from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
+from dedup.adapters.outbound.clickhouse.miniorm import Statement, qualified
+from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
+from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
+from dedup.adapters.outbound.file_archiver import FileArchiver
+from dedup.adapters.outbound.memory_hash_cache import MemoryHashCache
+from dedup.adapters.outbound.no_stored_filter import NoStoredFilter
+from dedup.application.archive_events import ArchiveEvents
+from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.application.purge_fingerprints import PurgeFingerprints
+from dedup.application.restore_events import RestoreEvents
+from dedup.domain.archive import ArchiveAction, ArchivedTable, ArchiveError, Partition
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event, uuid7
+from dedup.domain.outcome import Duplicate, Outcome
 
-from adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
-from adapters.outbound.clickhouse.executors import Executor
-from adapters.outbound.clickhouse.inspector import ClickHouseInspector
-from adapters.outbound.clickhouse.miniorm import Statement, qualified
-from adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
-from adapters.outbound.clickhouse.url import server_executor_from_url
-from adapters.outbound.file_archiver import FileArchiver
-from adapters.outbound.memory_hash_cache import MemoryHashCache
-from adapters.outbound.no_stored_filter import NoStoredFilter
-from application.archive_events import ArchiveEvents
-from application.deduplicate_event import DeduplicateEvent
-from application.purge_fingerprints import PurgeFingerprints
-from application.restore_events import RestoreEvents
-from domain.archive import ArchiveAction, ArchivedTable, ArchiveError, Partition
-from domain.errors import BackendUnavailableError
-from domain.event import Event, uuid7
-from domain.outcome import Duplicate, Outcome
 from tests.builders import a_copy_of, an_event
 from tests.integration.conftest import CLICKHOUSE_URL
 

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dedup.adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
+from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
+from dedup.adapters.outbound.file_lock import FileLock
+from dedup.domain.event import Event
+from dedup.infrastructure.archive_commands import archive, lock_path, restore
+from dedup.infrastructure.settings import Settings
 
-from adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
-from adapters.outbound.clickhouse.executors import Executor
-from adapters.outbound.clickhouse.inspector import ClickHouseInspector
-from adapters.outbound.file_lock import FileLock
-from domain.event import Event
-from infrastructure.archive_commands import archive, lock_path, restore
-from infrastructure.settings import Settings
 from tests.builders import an_event
 
 pytestmark = pytest.mark.integration

@@ -12,12 +12,12 @@ from collections.abc import Awaitable
 import pytest
 from amqp import Message
 from celery import Celery
+from dedup.adapters.outbound.celery_queue import CeleryQueue
+from dedup.application.messages import events_from_message, events_to_message
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event
+from dedup.infrastructure.celery_app import create_celery_app
 
-from adapters.outbound.celery_queue import CeleryQueue
-from application.messages import events_from_message, events_to_message
-from domain.errors import BackendUnavailableError
-from domain.event import Event
-from infrastructure.celery_app import create_celery_app
 from tests.builders import an_event
 from tests.integration.conftest import NOWHERE, a_test_app
 

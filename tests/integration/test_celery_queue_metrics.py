@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from dedup.adapters.metrics import render
+from dedup.adapters.outbound.celery_queue import CeleryQueue
+from dedup.domain.errors import BackendUnavailableError
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.metrics import render
-from adapters.outbound.celery_queue import CeleryQueue
-from domain.errors import BackendUnavailableError
 from tests.builders import an_event
 from tests.integration.conftest import NOWHERE, a_test_app
 

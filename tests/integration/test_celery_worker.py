@@ -12,15 +12,15 @@ from attrs import define
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from celery.worker import state
+from dedup.adapters.inbound.celery_tasks import TASK_NAME, register_tasks
+from dedup.adapters.outbound.celery_queue import CeleryQueue
+from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
+from dedup.adapters.outbound.no_stored_filter import NoStoredFilter
+from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event
+from dedup.domain.outcome import Duplicate
 
-from adapters.inbound.celery_tasks import TASK_NAME, register_tasks
-from adapters.outbound.celery_queue import CeleryQueue
-from adapters.outbound.dead_letters import CeleryDeadLetters
-from adapters.outbound.no_stored_filter import NoStoredFilter
-from application.deduplicate_event import DeduplicateEvent
-from domain.errors import BackendUnavailableError
-from domain.event import Event
-from domain.outcome import Duplicate
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache
 

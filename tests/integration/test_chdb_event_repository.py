@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from dedup.adapters.outbound.clickhouse.event_repository import ChdbEventRepository
+from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor, Executor
+from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
+from dedup.adapters.outbound.clickhouse.migration_runner import MigrationRunner
+from dedup.domain.event import Event
+from dedup.domain.outcome import Duplicate
 
-from adapters.outbound.clickhouse.event_repository import ChdbEventRepository
-from adapters.outbound.clickhouse.executors import ChdbExecutor, Executor
-from adapters.outbound.clickhouse.inspector import ClickHouseInspector
-from adapters.outbound.clickhouse.migration_runner import MigrationRunner
-from domain.event import Event
-from domain.outcome import Duplicate
 from tests.contracts.event_repository_contract import (
     WINDOW_SECONDS,
     EventRepositoryContract,
@@ -81,7 +81,7 @@ def test_events_survive_into_another_process(tmp_path: Path, now: datetime) -> N
     repo.close()  # chDB locks its directory: another process can open it only after this
 
     script = (
-        "from adapters.outbound.clickhouse import ChdbExecutor, ClickHouseInspector\n"
+        "from dedup.adapters.outbound.clickhouse import ChdbExecutor, ClickHouseInspector\n"
         f"executor = ChdbExecutor(path={str(tmp_path / 'chdb')!r})\n"
         "print(ClickHouseInspector(executor=executor, database='kept').events()[0].event_id)\n"
         "executor.close()\n"

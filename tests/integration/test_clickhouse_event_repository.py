@@ -6,14 +6,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from dedup.adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
+from dedup.adapters.outbound.clickhouse.executors import Executor, ServerExecutor
+from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
+from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, qualified
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event, uuid7
+from dedup.domain.outcome import Duplicate
 
-from adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
-from adapters.outbound.clickhouse.executors import Executor, ServerExecutor
-from adapters.outbound.clickhouse.inspector import ClickHouseInspector
-from adapters.outbound.clickhouse.miniorm import Param, Statement, qualified
-from domain.errors import BackendUnavailableError
-from domain.event import Event, uuid7
-from domain.outcome import Duplicate
 from tests.contracts.event_repository_contract import (
     WINDOW_SECONDS,
     EventRepositoryContract,

@@ -7,16 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from attrs import define
+from dedup.adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
+from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
+from dedup.adapters.outbound.clickhouse.miniorm import Statement, qualified
+from dedup.adapters.outbound.no_stored_filter import NoStoredFilter
+from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.application.ports import WriteMark
+from dedup.domain.event import Event, Holder, uuid7
+from dedup.domain.fingerprint import EventFingerprint
 
-from adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
-from adapters.outbound.clickhouse.executors import Executor
-from adapters.outbound.clickhouse.inspector import ClickHouseInspector
-from adapters.outbound.clickhouse.miniorm import Statement, qualified
-from adapters.outbound.no_stored_filter import NoStoredFilter
-from application.deduplicate_event import DeduplicateEvent
-from application.ports import WriteMark
-from domain.event import Event, Holder, uuid7
-from domain.fingerprint import EventFingerprint
 from tests.accounting import Ledger, assert_accounting_invariant
 from tests.contracts.event_repository_contract import WINDOW_SECONDS, a_duplicate_of, an_event
 from tests.fakes import FakeHashCache

@@ -6,16 +6,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from adapters.outbound.clickhouse.executors import ChdbExecutor, Executor
-from adapters.outbound.clickhouse.migration_runner import (
+from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor, Executor
+from dedup.adapters.outbound.clickhouse.migration_runner import (
     Migration,
     MigrationError,
     MigrationRunner,
     MigrationStatus,
 )
-from adapters.outbound.clickhouse.miniorm import Param, Statement, ident
-from adapters.outbound.clickhouse.tables import MIGRATED_TABLES
+from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, ident
+from dedup.adapters.outbound.clickhouse.tables import MIGRATED_TABLES
+
 from tests.integration.conftest import MIGRATIONS, unique_database
 
 FILES = sorted(MIGRATIONS.glob("*.sql"))

@@ -6,9 +6,9 @@ import time
 
 import pytest
 import redis
+from dedup.adapters.outbound.redis_hash_cache import RedisHashCache, decode_holder, encode_holder
+from dedup.domain.errors import BackendUnavailableError
 
-from adapters.outbound.redis_hash_cache import RedisHashCache, decode_holder, encode_holder
-from domain.errors import BackendUnavailableError
 from tests.contracts.hash_cache_contract import HashCacheContract, a_fingerprint, a_holder
 from tests.integration.conftest import REDIS_URL
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 import redis
+from dedup.adapters.outbound.redis_stored_filter import RedisStoredFilter
+from dedup.domain.errors import BackendUnavailableError
 
-from adapters.outbound.redis_stored_filter import RedisStoredFilter
-from domain.errors import BackendUnavailableError
 from tests.builders import NOON, an_event
 from tests.contracts.stored_filter_contract import StoredFilterContract, refilled
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from dedup.application.accept_events import AcceptEvents
+from dedup.domain.errors import BackendUnavailableError, InvalidEventError
 
-from application.accept_events import AcceptEvents
-from domain.errors import BackendUnavailableError, InvalidEventError
 from tests.fakes import FakeQueue
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from dedup.application.archive_events import ArchiveEvents, archive_cutoff
+from dedup.domain.archive import ArchiveAction, ArchivedTable, Partition
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event
+from dedup.domain.outcome import Duplicate
 
-from application.archive_events import ArchiveEvents, archive_cutoff
-from domain.archive import ArchiveAction, ArchivedTable, Partition
-from domain.errors import BackendUnavailableError
-from domain.event import Event
-from domain.outcome import Duplicate
 from tests.archive_fakes import FakeArchiver, FakePartitionStore, RecordingProgress
 from tests.builders import a_copy_of, an_event
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from celery import Celery
+from dedup.adapters.inbound.archive_tasks import TASK_NAME, register_archive_task
+from dedup.application.archive_events import ArchiveEvents
+from dedup.application.purge_fingerprints import PurgeFingerprints
+from dedup.application.run_retention import RunRetention
+from dedup.domain.archive import ArchivedTable
 
-from adapters.inbound.archive_tasks import TASK_NAME, register_archive_task
-from application.archive_events import ArchiveEvents
-from application.purge_fingerprints import PurgeFingerprints
-from application.run_retention import RunRetention
-from domain.archive import ArchivedTable
 from tests.archive_fakes import FakeArchiver, FakeLock, FakePartitionStore
 from tests.builders import an_event
 

@@ -8,9 +8,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from attrs import Factory, define
-
-from adapters.inbound.batch_gatherer import BatchGatherer
-from domain.errors import BackendUnavailableError
+from dedup.adapters.inbound.batch_gatherer import BatchGatherer
+from dedup.domain.errors import BackendUnavailableError
 
 
 @define

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
-
-from infrastructure.beat import beat_schedule, configure_beat, crontab_of
-from infrastructure.settings import Settings
+from dedup.infrastructure.beat import beat_schedule, configure_beat, crontab_of
+from dedup.infrastructure.settings import Settings
 
 
 @pytest.fixture

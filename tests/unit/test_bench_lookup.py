@@ -27,12 +27,11 @@ from bench.lookup import (
     rows_for,
     verify,
 )
-
-from adapters.outbound.clickhouse.event_repository import ChdbEventRepository
-from adapters.outbound.clickhouse.executors import ChdbExecutor
-from adapters.outbound.clickhouse.miniorm import Statement
-from adapters.outbound.clickhouse.tables import EVENT_FINGERPRINTS
-from domain.event import Holder
+from dedup.adapters.outbound.clickhouse.event_repository import ChdbEventRepository
+from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor
+from dedup.adapters.outbound.clickhouse.miniorm import Statement
+from dedup.adapters.outbound.clickhouse.tables import EVENT_FINGERPRINTS
+from dedup.domain.event import Holder
 
 
 def test_counts_take_k_and_m_suffixes() -> None:

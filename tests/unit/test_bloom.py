@@ -6,9 +6,8 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from adapters.outbound.bloom import CLOCK_SKEW, HEADER_BLOCKS, BloomLayout, Generations
-from domain.fingerprint import EventFingerprint
+from dedup.adapters.outbound.bloom import CLOCK_SKEW, HEADER_BLOCKS, BloomLayout, Generations
+from dedup.domain.fingerprint import EventFingerprint
 
 WINDOW = timedelta(days=30)
 

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 import yaml
 from attrs import fields
-
-from infrastructure.cli import parser
-from infrastructure.settings import PREFIX, Settings
+from dedup.infrastructure.cli import parser
+from dedup.infrastructure.settings import PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from infrastructure.console_progress import BarProgress, LineProgress, console_progress
+from dedup.infrastructure.console_progress import BarProgress, LineProgress, console_progress
 
 
 class Terminal(io.StringIO):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.outcome import DuplicateKind, Outcome
 
-from application.deduplicate_event import DeduplicateEvent
-from domain.errors import BackendUnavailableError
-from domain.outcome import DuplicateKind, Outcome
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache
 

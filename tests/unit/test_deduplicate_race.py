@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import pytest
+from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.application.ports import Contender, WriteMark
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event, uuid7
+from dedup.domain.fingerprint import EventFingerprint
+from dedup.domain.outcome import DuplicateKind, Outcome
 
-from application.deduplicate_event import DeduplicateEvent
-from application.ports import Contender, WriteMark
-from domain.errors import BackendUnavailableError
-from domain.event import Event, uuid7
-from domain.fingerprint import EventFingerprint
-from domain.outcome import DuplicateKind, Outcome
 from tests.accounting import Ledger, assert_accounting_invariant
 from tests.builders import an_event
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeStoredFilter

@@ -6,8 +6,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from infrastructure.beat import crontab_of
-from infrastructure.embedded_scheduler import RetentionScheduler
+from dedup.infrastructure.beat import crontab_of
+from dedup.infrastructure.embedded_scheduler import RetentionScheduler
 
 
 def test_an_overdue_run_happens_and_is_remembered(tmp_path: Path) -> None:

@@ -6,11 +6,11 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
+from dedup.domain.event import Event, uuid7
+from dedup.domain.fingerprint import EventFingerprint, canonical_json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.event import Event, uuid7
-from domain.fingerprint import EventFingerprint, canonical_json
 from tests.builders import NOON, an_event
 from tests.strategies import objects
 

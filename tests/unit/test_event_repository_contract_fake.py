@@ -6,9 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pytest
+from dedup.domain.event import Event
+from dedup.domain.outcome import Duplicate
 
-from domain.event import Event
-from domain.outcome import Duplicate
 from tests.contracts.event_repository_contract import WINDOW_SECONDS, EventRepositoryContract
 from tests.fakes import FakeEventRepository
 

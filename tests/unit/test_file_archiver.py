@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dedup.adapters.outbound.file_archiver import FileArchiver
+from dedup.domain.archive import ArchivedTable, ArchiveError, Partition, Tally
+from dedup.domain.outcome import Duplicate
 
-from adapters.outbound.file_archiver import FileArchiver
-from domain.archive import ArchivedTable, ArchiveError, Partition, Tally
-from domain.outcome import Duplicate
 from tests.builders import a_copy_of, an_event
 
 DAY = date(2026, 11, 20)

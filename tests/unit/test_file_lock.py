@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from adapters.outbound.file_lock import FileLock
+from dedup.adapters.outbound.file_lock import FileLock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from adapters.outbound.file_lock import FileLock
+from dedup.adapters.outbound.file_lock import FileLock
 lock = FileLock(Path(sys.argv[1]))
 print("held" if lock.acquire() else "busy", flush=True)
 sys.stdin.readline()

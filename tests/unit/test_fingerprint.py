@@ -6,10 +6,10 @@ import json
 import random
 
 import pytest
+from dedup.domain.fingerprint import EventFingerprint, canonical_json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.fingerprint import EventFingerprint, canonical_json
 from tests.strategies import json_values, objects
 
 NOTHING: frozenset[str] = frozenset()

@@ -6,9 +6,8 @@ import asyncio
 import time
 
 import pytest
-
-from adapters.outbound.group_commit import GroupCommitter
-from domain.errors import BackendUnavailableError
+from dedup.adapters.outbound.group_commit import GroupCommitter
+from dedup.domain.errors import BackendUnavailableError
 
 
 class Recorder:

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from dedup.application.accept_events import AcceptEvents
+from dedup.domain.event import uuid7
+from dedup.infrastructure.app import create_app
 from litestar.testing import TestClient
 
-from application.accept_events import AcceptEvents
-from domain.event import uuid7
-from infrastructure.app import create_app
 from tests.fakes import FakeQueue
 
 ONE = "/service-event/"

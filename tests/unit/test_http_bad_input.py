@@ -10,12 +10,12 @@ from typing import Any
 
 import anyio
 import pytest
+from dedup.application.accept_events import AcceptEvents
+from dedup.domain.event import uuid7
+from dedup.infrastructure.app import create_app
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from application.accept_events import AcceptEvents
-from domain.event import uuid7
-from infrastructure.app import create_app
 from tests.fakes import FakeQueue
 
 ONE = "/service-event/"

@@ -9,15 +9,15 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
+from dedup.application.accept_events import AcceptEvents
+from dedup.application.ports import Queue
+from dedup.domain.event import Event, uuid7
+from dedup.domain.fingerprint import canonical_json
+from dedup.infrastructure.app import create_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
-from application.accept_events import AcceptEvents
-from application.ports import Queue
-from domain.event import Event, uuid7
-from domain.fingerprint import canonical_json
-from infrastructure.app import create_app
 from tests.fakes import FakeQueue
 
 ONE = "/service-event/"

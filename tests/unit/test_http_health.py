@@ -8,13 +8,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import pytest
+from dedup.application.accept_events import AcceptEvents
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import uuid7
+from dedup.infrastructure.app import create_app
 from litestar import get
 from litestar.testing import TestClient
 
-from application.accept_events import AcceptEvents
-from domain.errors import BackendUnavailableError
-from domain.event import uuid7
-from infrastructure.app import create_app
 from tests.fakes import FakeQueue
 
 

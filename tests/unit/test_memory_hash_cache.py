@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
+from dedup.adapters.outbound.memory_hash_cache import MemoryHashCache
+from dedup.domain.event import Holder
 
-from adapters.outbound.memory_hash_cache import MemoryHashCache
-from domain.event import Holder
 from tests.contracts.hash_cache_contract import HashCacheContract, a_fingerprint, a_holder
 
 

@@ -10,11 +10,11 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from dedup.adapters.outbound.memory_queue import MemoryQueue
+from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event
 
-from adapters.outbound.memory_queue import MemoryQueue
-from application.deduplicate_event import DeduplicateEvent
-from domain.errors import BackendUnavailableError
-from domain.event import Event
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeStoredFilter
 

@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from dedup.application.messages import events_from_message, events_to_message
 
-from application.messages import events_from_message, events_to_message
 from tests.builders import an_event
 
 

@@ -16,28 +16,26 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
+from dedup.adapters.inbound.http.metrics_controller import metrics_route
+from dedup.adapters.metrics import CONTENT_TYPE, DepthProbe, render, start_worker_metrics_server
+from dedup.adapters.outbound.memory_queue import MemoryQueue
+from dedup.adapters.outbound.timed_event_repository import TimedEventRepository
+from dedup.application.accept_events import AcceptEvents
+from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event, uuid7
+from dedup.infrastructure.app import create_app
+from dedup.infrastructure.metrics_dir import ENV, prepare_metrics_dir
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.inbound.http.metrics_controller import metrics_route
-from adapters.metrics import CONTENT_TYPE, DepthProbe, render, start_worker_metrics_server
-from adapters.outbound.memory_queue import MemoryQueue
-from adapters.outbound.timed_event_repository import TimedEventRepository
-from application.accept_events import AcceptEvents
-from application.deduplicate_event import DeduplicateEvent
-from domain.errors import BackendUnavailableError
-from domain.event import Event, uuid7
-from infrastructure.app import create_app
-from infrastructure.metrics_dir import ENV, prepare_metrics_dir
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue, FakeStoredFilter
 
 ONE = "/service-event/"
 BATCH = "/service-event/batch"
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 Labels = Mapping[str, str]
 
@@ -251,17 +249,17 @@ MULTIPROCESS_RUN = textwrap.dedent(
     import multiprocessing, sys
     from pathlib import Path
 
-    from infrastructure.metrics_dir import prepare_metrics_dir
+    from dedup.infrastructure.metrics_dir import prepare_metrics_dir
 
     def child(events):
-        from adapters.metrics import record_accepted, record_retry
+        from dedup.adapters.metrics import record_accepted, record_retry
 
         record_accepted(events, batch=True)
         record_retry()
 
     if __name__ == "__main__":
         prepare_metrics_dir(Path(sys.argv[1]))  # before any metric exists, as `dedup` does
-        from adapters.metrics import record_accepted, render
+        from dedup.adapters.metrics import record_accepted, render
 
         context = multiprocessing.get_context("fork")
         children = [context.Process(target=child, args=(n,)) for n in (3, 4)]
@@ -283,7 +281,6 @@ def test_in_multiprocess_mode_a_scrape_sums_what_every_process_recorded(tmp_path
     script = tmp_path / "run.py"
     script.write_text(MULTIPROCESS_RUN)
     environment = {key: val for key, val in os.environ.items() if key != ENV}
-    environment["PYTHONPATH"] = str(SRC)
 
     result = subprocess.run(
         [sys.executable, str(script), str(directory)],

@@ -8,15 +8,14 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-
-from adapters.outbound.clickhouse import rowbinary
-from adapters.outbound.clickhouse.executors import (
+from dedup.adapters.outbound.clickhouse import rowbinary
+from dedup.adapters.outbound.clickhouse.executors import (
     ChdbExecutor,
     chdb_param,
     server_query,
     server_value,
 )
-from adapters.outbound.clickhouse.miniorm import (
+from dedup.adapters.outbound.clickhouse.miniorm import (
     Column,
     Param,
     Statement,
@@ -26,7 +25,7 @@ from adapters.outbound.clickhouse.miniorm import (
     listed,
     select,
 )
-from adapters.outbound.clickhouse.tables import EVENT_DUPLICATES, EVENT_FINGERPRINTS
+from dedup.adapters.outbound.clickhouse.tables import EVENT_DUPLICATES, EVENT_FINGERPRINTS
 
 HOSTILE = [
     "'); DROP TABLE events; --",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from application.purge_fingerprints import PurgeFingerprints
-from domain.archive import ArchivedTable
+from dedup.application.purge_fingerprints import PurgeFingerprints
+from dedup.domain.archive import ArchivedTable
+
 from tests.archive_fakes import FakePartitionStore
 from tests.builders import an_event
 

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dedup.application.archive_events import ArchiveEvents
+from dedup.application.restore_events import RestoreEvents
+from dedup.domain.archive import ArchivedTable, ArchiveError
+from dedup.domain.event import Event
+from dedup.domain.outcome import Duplicate
 
-from application.archive_events import ArchiveEvents
-from application.restore_events import RestoreEvents
-from domain.archive import ArchivedTable, ArchiveError
-from domain.event import Event
-from domain.outcome import Duplicate
 from tests.archive_fakes import FakeArchiver, FakePartitionStore
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeStoredFilter

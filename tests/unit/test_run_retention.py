@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from application.archive_events import ArchiveEvents
-from application.purge_fingerprints import PurgeFingerprints
-from application.run_retention import RunRetention
-from domain.archive import ArchivedTable
+from dedup.application.archive_events import ArchiveEvents
+from dedup.application.purge_fingerprints import PurgeFingerprints
+from dedup.application.run_retention import RunRetention
+from dedup.domain.archive import ArchivedTable
+
 from tests.archive_fakes import FakeArchiver, FakeLock, FakePartitionStore
 from tests.builders import an_event
 

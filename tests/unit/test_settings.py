@@ -6,8 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-from infrastructure.settings import Settings, SettingsError
+from dedup.infrastructure.settings import Settings, SettingsError
 
 
 def test_with_nothing_set_the_service_runs_embedded_under_var() -> None:

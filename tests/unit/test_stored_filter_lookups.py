@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 from attrs import define
+from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.application.refill_stored_filter import RefillStoredFilter
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event
+from dedup.domain.fingerprint import EventFingerprint
+from dedup.domain.outcome import Duplicate, Outcome
 
-from application.deduplicate_event import DeduplicateEvent
-from application.refill_stored_filter import RefillStoredFilter
-from domain.errors import BackendUnavailableError
-from domain.event import Event
-from domain.fingerprint import EventFingerprint
-from domain.outcome import Duplicate, Outcome
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeStoredFilter
 

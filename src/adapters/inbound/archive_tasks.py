@@ -6,10 +6,9 @@ import logging
 from collections.abc import Callable
 
 from celery import Celery, Task
-
-from application.run_retention import RunRetention
-from domain.archive import ArchiveAction, ArchiveError
-from domain.errors import BackendUnavailableError
+from dedup.application.run_retention import RunRetention
+from dedup.domain.archive import ArchiveAction, ArchiveError
+from dedup.domain.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from attrs import define, field
-
-from domain.errors import BackendUnavailableError
+from dedup.domain.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,12 @@ from collections.abc import Callable
 from celery import Celery, Task
 from celery.exceptions import Reject
 from celery.worker.request import Request
-
-from adapters.inbound.batch_gatherer import BatchGatherer
-from adapters.metrics import record_batch, record_dead_letter, record_retry
-from application.deduplicate_event import DeduplicateEvent
-from application.messages import events_from_message
-from domain.errors import BackendUnavailableError
-from domain.event import Event
+from dedup.adapters.inbound.batch_gatherer import BatchGatherer
+from dedup.adapters.metrics import record_batch, record_dead_letter, record_retry
+from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.application.messages import events_from_message
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from domain.outcome import BatchOutcome, Outcome
+from dedup.domain.outcome import BatchOutcome, Outcome
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
-    from adapters.metrics.instruments import Instruments
+    from dedup.adapters.metrics.instruments import Instruments
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -34,7 +34,7 @@ def process_instruments() -> Instruments:
         return _created[0]
     with _lock:  # two threads recording their first value must not declare everything twice
         if not _created:
-            from adapters.metrics.instruments import Instruments
+            from dedup.adapters.metrics.instruments import Instruments
 
             _created.append(Instruments.create())
     return _created[0]
@@ -101,7 +101,7 @@ def record_lookup(seconds: float) -> None:
 
 def render(depth: DepthProbe | None = None) -> bytes:
     """A scrape in Prometheus text (CONTENT_TYPE); `depth` is asked for dedup_queue_depth."""
-    from adapters.metrics.exposition import render as render_text
+    from dedup.adapters.metrics.exposition import render as render_text
 
     return render_text(process_instruments(), depth)
 
@@ -112,7 +112,7 @@ def start_worker_metrics_server(port: int, *, addr: str = "0.0.0.0") -> WSGIServ
     With several worker processes, PROMETHEUS_MULTIPROC_DIR must be set before this call (see
     infrastructure.metrics_dir), so the server sums what every child recorded.
     """
-    from adapters.metrics.exposition import serve
+    from dedup.adapters.metrics.exposition import serve
 
     server, _thread = serve(process_instruments(), port, addr)
     return server

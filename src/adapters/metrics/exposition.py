@@ -7,14 +7,13 @@ import threading
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
+from dedup.adapters.metrics import DepthProbe
+from dedup.adapters.metrics.instruments import Instruments, multiprocess
+from dedup.domain.errors import BackendUnavailableError
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-
-from adapters.metrics import DepthProbe
-from adapters.metrics.instruments import Instruments, multiprocess
-from domain.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,10 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-
-from domain.archive import ArchivedTable, ArchiveManifest, Record
-from domain.event import Event, EventId
-from domain.fingerprint import EventFingerprint
-from domain.outcome import Duplicate, DuplicateKind
+from dedup.domain.archive import ArchivedTable, ArchiveManifest, Record
+from dedup.domain.event import Event, EventId
+from dedup.domain.fingerprint import EventFingerprint
+from dedup.domain.outcome import Duplicate, DuplicateKind
 
 FORMAT = "dedup-archive/1"
 DATA_SUFFIX = ".jsonl.gz"

@@ -25,8 +25,7 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 
 from attrs import frozen
-
-from domain.fingerprint import EventFingerprint
+from dedup.domain.fingerprint import EventFingerprint
 
 BLOCK_BITS = 32
 HEADER_BLOCKS = 1

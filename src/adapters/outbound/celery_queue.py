@@ -16,19 +16,22 @@ from aiormq.abc import AbstractChannel, AbstractConnection
 from attrs import define
 from celery import Celery
 from celery.utils import uuid
+from dedup.adapters.metrics import record_publish, record_publish_failure
+from dedup.adapters.outbound.dead_letters import (
+    broker_errors,
+    dead_letter_queue_of,
+    events_queue_of,
+)
+from dedup.adapters.outbound.group_commit import CommitStats, GroupCommitter
+from dedup.application.messages import events_to_message
+from dedup.application.ports import Queue
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event
 from kombu import Connection
 from kombu import Queue as KombuQueue
 from kombu.transport.base import to_rabbitmq_queue_arguments
 from pamqp import commands as spec
 from yarl import URL
-
-from adapters.metrics import record_publish, record_publish_failure
-from adapters.outbound.dead_letters import broker_errors, dead_letter_queue_of, events_queue_of
-from adapters.outbound.group_commit import CommitStats, GroupCommitter
-from application.messages import events_to_message
-from application.ports import Queue
-from domain.errors import BackendUnavailableError
-from domain.event import Event
 
 log = logging.getLogger(__name__)
 

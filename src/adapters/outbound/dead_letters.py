@@ -6,11 +6,10 @@ import logging
 from typing import Any
 
 from celery import Celery
+from dedup.domain.errors import BackendUnavailableError
 from kombu import Connection, Exchange, Producer
 from kombu import Queue as KombuQueue
 from kombu.exceptions import OperationalError
-
-from domain.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from attrs import frozen
-
-from adapters.outbound.archive_format import (
+from dedup.adapters.outbound.archive_format import (
     data_name,
     line_from_record,
     manifest_from_json,
@@ -21,8 +20,15 @@ from adapters.outbound.archive_format import (
     manifest_path,
     record_from_line,
 )
-from application.ports import Archiver
-from domain.archive import ArchiveError, ArchiveManifest, Partition, Record, Tally, id_low_bits
+from dedup.application.ports import Archiver
+from dedup.domain.archive import (
+    ArchiveError,
+    ArchiveManifest,
+    Partition,
+    Record,
+    Tally,
+    id_low_bits,
+)
 
 _READ_ERRORS = (OSError, EOFError, zlib.error)
 _BAD_ROW = (ValueError, KeyError, TypeError)

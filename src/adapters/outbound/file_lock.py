@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from application.ports import Lock
+from dedup.application.ports import Lock
 
 
 class FileLock(Lock):

@@ -10,8 +10,7 @@ from functools import partial
 from typing import Generic, TypeVar
 
 from attrs import define
-
-from domain.errors import BackendUnavailableError
+from dedup.domain.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
 

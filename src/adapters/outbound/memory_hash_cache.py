@@ -7,9 +7,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
-from application.ports import Claims, HashCache
-from domain.event import Holder
-from domain.fingerprint import EventFingerprint
+from dedup.application.ports import Claims, HashCache
+from dedup.domain.event import Holder
+from dedup.domain.fingerprint import EventFingerprint
 
 
 class MemoryHashCache(HashCache):

@@ -11,12 +11,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from attrs import frozen
-
-from adapters.metrics import record_batch, record_publish_failure, record_retry
-from application.ports import Queue
-from domain.errors import BackendUnavailableError
-from domain.event import Event
-from domain.outcome import BatchOutcome
+from dedup.adapters.metrics import record_batch, record_publish_failure, record_retry
+from dedup.application.ports import Queue
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event
+from dedup.domain.outcome import BatchOutcome
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from application.ports import StoredFilter
-from domain.event import Event
-from domain.fingerprint import EventFingerprint
+from dedup.application.ports import StoredFilter
+from dedup.domain.event import Event
+from dedup.domain.fingerprint import EventFingerprint
 
 
 class NoStoredFilter(StoredFilter):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-
-from domain.errors import BackendUnavailableError
+from dedup.domain.errors import BackendUnavailableError
 
 
 def execute(pipe: redis.client.Pipeline[Any]) -> list[Any]:

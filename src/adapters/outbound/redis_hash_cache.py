@@ -12,11 +12,10 @@ from typing import Any
 from uuid import UUID
 
 import redis
-
-from adapters.outbound.redis_calls import execute, ping
-from application.ports import Claims, HashCache
-from domain.event import EventId, Holder
-from domain.fingerprint import EventFingerprint
+from dedup.adapters.outbound.redis_calls import execute, ping
+from dedup.application.ports import Claims, HashCache
+from dedup.domain.event import EventId, Holder
+from dedup.domain.fingerprint import EventFingerprint
 
 _CLAIM = re.compile(rb"[0-9a-f]{64}s?")
 _STORED = b"s"

@@ -28,13 +28,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-
-from adapters.outbound.bloom import BloomLayout, FilterState, Generations
-from adapters.outbound.redis_calls import execute
-from application.ports import FilterGap, FilterRefill, StoredFilter
-from domain.errors import BackendUnavailableError
-from domain.event import Event
-from domain.fingerprint import EventFingerprint
+from dedup.adapters.outbound.bloom import BloomLayout, FilterState, Generations
+from dedup.adapters.outbound.redis_calls import execute
+from dedup.application.ports import FilterGap, FilterRefill, StoredFilter
+from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import Event
+from dedup.domain.fingerprint import EventFingerprint
 
 # Ops per BITFIELD call inside the scripts: Lua's unpack() is limited by its C stack.
 _SCRIPT_CHUNK = "1000"

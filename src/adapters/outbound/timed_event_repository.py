@@ -6,12 +6,11 @@ import time
 from collections.abc import Collection, Sequence
 
 from attrs import frozen
-
-from adapters.metrics import record_insert, record_lookup
-from application.ports import Contender, EventRepository, WriteMark
-from domain.event import Event, EventId, Holder
-from domain.fingerprint import EventFingerprint
-from domain.outcome import Duplicate
+from dedup.adapters.metrics import record_insert, record_lookup
+from dedup.application.ports import Contender, EventRepository, WriteMark
+from dedup.domain.event import Event, EventId, Holder
+from dedup.domain.fingerprint import EventFingerprint
+from dedup.domain.outcome import Duplicate
 
 
 @frozen

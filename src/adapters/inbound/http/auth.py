@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from hashlib import sha256
 
 from attrs import frozen
+from dedup.adapters.inbound.http.errors import RequestRejectedError
 from litestar.datastructures import Headers
-
-from adapters.inbound.http.errors import RequestRejectedError
 
 DEFAULT_SOURCE = "default"
 

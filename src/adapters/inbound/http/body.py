@@ -8,11 +8,10 @@ from typing import Any
 
 import msgspec
 from attrs import frozen
+from dedup.adapters.inbound.http.errors import RequestRejectedError
 from litestar import Request
 from litestar.datastructures import Headers
 from litestar.exceptions import HTTPException
-
-from adapters.inbound.http.errors import RequestRejectedError
 
 # One decoder for the process: building it per request costs more than decoding a small event.
 _DECODER = msgspec.json.Decoder()

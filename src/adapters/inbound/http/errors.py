@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+from dedup.adapters.metrics import record_rejected
+from dedup.domain.errors import BackendUnavailableError, InvalidEventError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
-
-from adapters.metrics import record_rejected
-from domain.errors import BackendUnavailableError, InvalidEventError
 
 logger = logging.getLogger(__name__)
 

@@ -7,16 +7,15 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+from dedup.adapters.inbound.http.auth import WriteKeys
+from dedup.adapters.inbound.http.body import BodyReader, idempotency_key
+from dedup.adapters.inbound.http.errors import ErrorBody
+from dedup.adapters.metrics import record_accepted
+from dedup.application.accept_events import AcceptEvents
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-
-from adapters.inbound.http.auth import WriteKeys
-from adapters.inbound.http.body import BodyReader, idempotency_key
-from adapters.inbound.http.errors import ErrorBody
-from adapters.metrics import record_accepted
-from application.accept_events import AcceptEvents
 
 
 class EventAccepted(msgspec.Struct):

@@ -9,11 +9,10 @@ import anyio
 import anyio.to_thread
 import msgspec
 from attrs import define, field
+from dedup.domain.errors import BackendUnavailableError
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-
-from domain.errors import BackendUnavailableError
 
 logger = logging.getLogger(__name__)
 

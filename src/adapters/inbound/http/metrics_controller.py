@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from dedup.adapters.metrics import DepthProbe, render
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
-
-from adapters.metrics import DepthProbe, render
 
 # Litestar adds "; charset=utf-8" to a text type itself.
 MEDIA_TYPE = "text/plain; version=0.0.4"

@@ -1,17 +1,17 @@
 """The ClickHouse adapter: MiniORM, executors (server, chDB), the EventRepository, migrations."""
 
-from adapters.outbound.clickhouse.event_repository import (
+from dedup.adapters.outbound.clickhouse.event_repository import (
     ChdbEventRepository,
     ClickHouseEventRepository,
 )
-from adapters.outbound.clickhouse.executors import ChdbExecutor, Executor, ServerExecutor
-from adapters.outbound.clickhouse.inspector import ClickHouseInspector
-from adapters.outbound.clickhouse.migration_runner import (
+from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor, Executor, ServerExecutor
+from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
+from dedup.adapters.outbound.clickhouse.migration_runner import (
     MigrationError,
     MigrationRunner,
     MigrationStatus,
 )
-from adapters.outbound.clickhouse.url import (
+from dedup.adapters.outbound.clickhouse.url import (
     chdb_executor_from_url,
     database_from_url,
     executor_from_url,

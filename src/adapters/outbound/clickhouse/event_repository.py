@@ -7,16 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Self, TypeVar
 
 from attrs import define
-
-from adapters.outbound.clickhouse.executors import Executor
-from adapters.outbound.clickhouse.mappers import (
+from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.mappers import (
     Row,
     holder_from_row,
     row_from_duplicate,
     row_from_event,
     utc,
 )
-from adapters.outbound.clickhouse.miniorm import (
+from dedup.adapters.outbound.clickhouse.miniorm import (
     Column,
     Statement,
     among,
@@ -29,21 +28,21 @@ from adapters.outbound.clickhouse.miniorm import (
     qualified,
     select,
 )
-from adapters.outbound.clickhouse.tables import (
+from dedup.adapters.outbound.clickhouse.tables import (
     EVENT_DUPLICATES,
     EVENT_FINGERPRINTS,
     EVENTS,
     SYSTEM_PARTS,
 )
-from adapters.outbound.clickhouse.url import (
+from dedup.adapters.outbound.clickhouse.url import (
     chdb_executor_from_url,
     database_from_url,
     server_executor_from_url,
 )
-from application.ports import Contender, EventRepository, FingerprintHistory, WriteMark
-from domain.event import Event, EventId, Holder
-from domain.fingerprint import EventFingerprint
-from domain.outcome import Duplicate
+from dedup.application.ports import Contender, EventRepository, FingerprintHistory, WriteMark
+from dedup.domain.event import Event, EventId, Holder
+from dedup.domain.fingerprint import EventFingerprint
+from dedup.domain.outcome import Duplicate
 
 # Values per lookup query: a worker batch (at most 20,000 events) in one. A lookup of random
 # fingerprints touches granules all over the table, so each query is close to a scan of the

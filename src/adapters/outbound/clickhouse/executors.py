@@ -9,11 +9,10 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from attrs import define, field
-
-from adapters.outbound.clickhouse import rowbinary
-from adapters.outbound.clickhouse.mappers import Row, utc
-from adapters.outbound.clickhouse.miniorm import Param, Statement, Table, ident, qualified
-from domain.errors import BackendUnavailableError
+from dedup.adapters.outbound.clickhouse import rowbinary
+from dedup.adapters.outbound.clickhouse.mappers import Row, utc
+from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, Table, ident, qualified
+from dedup.domain.errors import BackendUnavailableError
 
 BACKEND = "clickhouse"
 

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from attrs import frozen
-
-from adapters.outbound.clickhouse.executors import Executor
-from adapters.outbound.clickhouse.mappers import duplicate_from_row, event_from_row
-from adapters.outbound.clickhouse.miniorm import count, select
-from adapters.outbound.clickhouse.tables import (
+from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.mappers import duplicate_from_row, event_from_row
+from dedup.adapters.outbound.clickhouse.miniorm import count, select
+from dedup.adapters.outbound.clickhouse.tables import (
     EVENT_DUPLICATES,
     EVENT_FINGERPRINTS,
     EVENTS,
     MIGRATED_TABLES,
 )
-from domain.event import Event
-from domain.outcome import Duplicate
+from dedup.domain.event import Event
+from dedup.domain.outcome import Duplicate
 
 _TABLES = {table.name: table for table in MIGRATED_TABLES}
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from domain.event import Event, EventId, Holder
-from domain.fingerprint import EventFingerprint
-from domain.outcome import Duplicate, DuplicateKind
+from dedup.domain.event import Event, EventId, Holder
+from dedup.domain.fingerprint import EventFingerprint
+from dedup.domain.outcome import Duplicate, DuplicateKind
 
 Row = tuple[Any, ...]
 _MAX_UINT64 = 2**64 - 1

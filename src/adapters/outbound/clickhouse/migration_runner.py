@@ -1,4 +1,4 @@
-"""Apply the numbered SQL files in migrations/ in order, record them, roll them back."""
+"""Apply the numbered SQL files of a migrations folder in order, record them, roll them back."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import hashlib
 import re
 import time
 from datetime import UTC, datetime
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 from attrs import define, frozen
-
-from adapters.outbound.clickhouse.executors import Executor
-from adapters.outbound.clickhouse.miniorm import Statement, ident, select
-from adapters.outbound.clickhouse.tables import SCHEMA_MIGRATIONS
-from domain.errors import DedupError
+from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident, select
+from dedup.adapters.outbound.clickhouse.tables import SCHEMA_MIGRATIONS
+from dedup.domain.errors import DedupError
 
 _FILE = re.compile(r"^(\d+)_(\w+)\.sql$")
 _SECTION = re.compile(r"^--\s*migrate:(up|down)\s*$", re.MULTILINE)
@@ -38,7 +37,7 @@ class Migration:
 
     version: int
     name: str
-    path: Path
+    path: Traversable
     checksum: str
     up: tuple[str, ...]
     down: tuple[str, ...]
@@ -48,7 +47,7 @@ class Migration:
         return self.path.name
 
     @classmethod
-    def load(cls, path: Path) -> Migration:
+    def load(cls, path: Traversable) -> Migration:
         match = _FILE.match(path.name)
         if match is None:
             raise MigrationError(f"{path.name}: expected a name like 0001_create_events.sql")
@@ -80,15 +79,26 @@ def _sections(text: str, file: str) -> dict[str, tuple[str, ...]]:
 
 @define
 class MigrationRunner:
-    """Applies migrations/ to one database, recording each with the sha256 of its file."""
+    """Applies a folder of migrations to one database, recording each with its file's sha256."""
 
     executor: Executor
-    directory: Path
+    directory: Traversable  # the package's own (importlib.resources) or DEDUP_MIGRATIONS_DIR
     database: str
     cluster: str | None = None
 
     def migrations(self) -> list[Migration]:
-        migrations = [Migration.load(path) for path in sorted(Path(self.directory).glob("*.sql"))]
+        if not self.directory.is_dir():
+            raise MigrationError(f"{self.directory}: no such folder of migrations")
+        files = sorted(
+            (p for p in self.directory.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name
+        )
+        if not files:
+            # An empty folder is a broken install or a wrong DEDUP_MIGRATIONS_DIR, never a schema.
+            raise MigrationError(
+                f"{self.directory}: no migration files (NNNN_name.sql) found;"
+                " check DEDUP_MIGRATIONS_DIR or reinstall dedup"
+            )
+        migrations = [Migration.load(path) for path in files]
         versions = [m.version for m in migrations]
         if len(set(versions)) != len(versions):
             raise MigrationError(f"{self.directory}: two files share a version number")

@@ -11,15 +11,14 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from attrs import define
-
-from adapters.outbound.clickhouse.executors import Executor
-from adapters.outbound.clickhouse.mappers import (
+from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.mappers import (
     duplicate_from_row,
     event_from_row,
     row_from_duplicate,
     row_from_event,
 )
-from adapters.outbound.clickhouse.miniorm import (
+from dedup.adapters.outbound.clickhouse.miniorm import (
     Param,
     Part,
     Statement,
@@ -32,16 +31,16 @@ from adapters.outbound.clickhouse.miniorm import (
     qualified,
     select,
 )
-from adapters.outbound.clickhouse.tables import (
+from dedup.adapters.outbound.clickhouse.tables import (
     EVENT_DUPLICATES,
     EVENT_FINGERPRINTS,
     EVENTS,
     SYSTEM_PARTS,
 )
-from application.ports import PartitionStore, RestoreTarget
-from domain.archive import ArchivedTable, Partition, Record, Tally
-from domain.event import Event, EventId
-from domain.outcome import Duplicate
+from dedup.application.ports import PartitionStore, RestoreTarget
+from dedup.domain.archive import ArchivedTable, Partition, Record, Tally
+from dedup.domain.event import Event, EventId
+from dedup.domain.outcome import Duplicate
 
 _TABLES = {
     ArchivedTable.EVENTS: EVENTS,

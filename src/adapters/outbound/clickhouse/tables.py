@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.outbound.clickhouse.miniorm import Column, Table
+from dedup.adapters.outbound.clickhouse.miniorm import Column, Table
 
 UTC_DATETIME = "DateTime('UTC')"
 DUPLICATE_KIND = "Enum8('content' = 1, 'key_conflict' = 2)"

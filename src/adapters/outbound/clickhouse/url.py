@@ -5,8 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from attrs import frozen
-
-from adapters.outbound.clickhouse.executors import ChdbExecutor, Executor, ServerExecutor
+from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor, Executor, ServerExecutor
 
 DEFAULT_DATABASE = "dedup"
 

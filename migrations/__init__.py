@@ -1,0 +1,1 @@
+"""The schema: numbered SQL files, each with an up and a down part, shipped as package data."""
