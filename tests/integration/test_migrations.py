@@ -140,3 +140,26 @@ def test_a_changed_applied_file_stops_the_runner(
     with pytest.raises(MigrationError, match=FILES[0].name):
         runner.down()
     assert runner.status()[0].checksum_ok is False
+
+
+def test_the_package_ships_every_migration_file() -> None:
+    from dedup.infrastructure.container import migrations_folder
+
+    shipped = sorted(p.name for p in migrations_folder(None).iterdir() if p.name.endswith(".sql"))
+    assert shipped == [path.name for path in FILES]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("action", ["up", "down", "status"])
+def test_a_folder_without_migrations_is_refused_and_nothing_is_created(
+    engine: tuple[Executor, str], tmp_path: Path, action: str
+) -> None:
+    executor, database = engine
+    (tmp_path / "README").write_text("not a migration")
+    runner = MigrationRunner(executor, tmp_path, database)
+    with pytest.raises(MigrationError, match="no migration files"):
+        getattr(runner, action)()
+    rows = executor.query(
+        Statement(("SELECT name FROM system.databases WHERE name = ", Param(database, "String")))
+    )
+    assert rows == []

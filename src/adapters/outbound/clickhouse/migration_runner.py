@@ -111,10 +111,11 @@ class MigrationRunner:
 
     def up(self) -> list[str]:
         """Apply every pending migration in order; the names of the files applied."""
+        migrations = self.migrations()  # before the database is touched: no files, no change
         self._prepare()
         applied = self._checked_records()
         done: list[str] = []
-        for migration in self.migrations():
+        for migration in migrations:
             if migration.version not in applied:
                 for sql in migration.up:
                     self.executor.execute(Statement.text(self.render(sql)))
@@ -124,9 +125,9 @@ class MigrationRunner:
 
     def down(self, steps: int = 1) -> list[str]:
         """Roll back the last `steps` applied migrations, newest first."""
+        by_version = {m.version: m for m in self.migrations()}
         self._prepare()
         applied = self._checked_records()
-        by_version = {m.version: m for m in self.migrations()}
         done: list[str] = []
         for version in sorted(applied, reverse=True)[:steps]:
             migration = by_version[version]
@@ -137,6 +138,7 @@ class MigrationRunner:
         return done
 
     def status(self) -> list[MigrationStatus]:
+        migrations = self.migrations()
         self._prepare()
         records = self._records()
         return [
@@ -146,7 +148,7 @@ class MigrationRunner:
                 applied=m.version in records,
                 checksum_ok=(records[m.version] == m.checksum) if m.version in records else None,
             )
-            for m in self.migrations()
+            for m in migrations
         ]
 
     def _prepare(self) -> None:
