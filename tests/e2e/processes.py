@@ -55,11 +55,13 @@ class Process:
     log: Path
 
     @classmethod
-    def start(cls, *args: str, env: Mapping[str, str], cwd: Path) -> Process:
+    def start(
+        cls, *args: str, env: Mapping[str, str], cwd: Path, program: str | Path = DEDUP
+    ) -> Process:
         log = cwd / f"{args[0]}-{time.monotonic_ns()}.log"
         with log.open("wb") as out:
             popen = subprocess.Popen(
-                [DEDUP, *args],
+                [str(program), *args],
                 env=dict(env),
                 cwd=cwd,
                 stdout=out,
