@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from dedup.application.accept_events import AcceptEvents
 from dedup.application.deduplicate_event import DeduplicateEvent
-from dedup.domain.event import uuid7
+from dedup.infrastructure.ids import new_event_id
 
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue, FakeStoredFilter
 
@@ -44,7 +44,7 @@ def accept(queue: FakeQueue) -> AcceptEvents:
     return AcceptEvents(
         queue=queue,
         clock=lambda: datetime.now(UTC),
-        new_id=uuid7,
+        new_id=new_event_id,
         ignore_fields=frozenset({"sent_at"}),
         id_field="message_id",
     )

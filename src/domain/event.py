@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import NewType
@@ -16,45 +13,13 @@ from dedup.domain.fingerprint import EventFingerprint, canonical_json
 EventId = NewType("EventId", UUID)
 
 
-class _RandomPool:
-    """os.urandom drawn a block at a time: one getrandom call per 409 ids rather than per id.
-
-    Measured under the batch load, a urandom call per id was ~10% of the API's CPU. The
-    bytes are the same CSPRNG output, each handed out once: a lock for threads, and a fork
-    empties the pool so parent and child never share bytes (they would share ids).
-    """
-
-    def __init__(self, block: int = 4096) -> None:
-        self._block = block
-        self._lock = threading.Lock()
-        self._empty()
-        os.register_at_fork(after_in_child=self._empty)
-
-    def _empty(self) -> None:
-        self._bytes = b""
-        self._at = 0
-
-    def take(self, count: int) -> bytes:
-        with self._lock:
-            if self._at + count > len(self._bytes):
-                self._bytes, self._at = os.urandom(max(self._block, count)), 0
-            taken = self._bytes[self._at : self._at + count]
-            self._at += count
-            return taken
-
-
-_RANDOM = _RandomPool()
-
-
-def uuid7(*, unix_ms: int | None = None, random: bytes | None = None) -> EventId:
-    """A time-ordered UUID (RFC 9562 version 7)."""
-    ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
-    tail = _RANDOM.take(10) if random is None else random
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80
+def uuid7(*, unix_ms: int, random: bytes) -> EventId:
+    """The time-ordered UUID (RFC 9562 version 7) of a millisecond and 10 random bytes."""
+    value = (unix_ms & 0xFFFF_FFFF_FFFF) << 80
     value |= 0x7 << 76
-    value |= (int.from_bytes(tail[:2], "big") & 0x0FFF) << 64
+    value |= (int.from_bytes(random[:2], "big") & 0x0FFF) << 64
     value |= 0b10 << 62
-    value |= int.from_bytes(tail[2:], "big") & 0x3FFF_FFFF_FFFF_FFFF
+    value |= int.from_bytes(random[2:10], "big") & 0x3FFF_FFFF_FFFF_FFFF
     return EventId(UUID(int=value))
 
 

@@ -35,9 +35,9 @@ from dedup.application.purge_fingerprints import PurgeFingerprints
 from dedup.application.refill_stored_filter import RefillStoredFilter
 from dedup.application.restore_events import RestoreEvents
 from dedup.application.run_retention import RunRetention
-from dedup.domain.event import uuid7
 from dedup.infrastructure.celery_app import create_celery_app
 from dedup.infrastructure.clock import utc_now
+from dedup.infrastructure.ids import event_id_source
 from dedup.infrastructure.settings import Settings
 from dependency_injector import containers, providers
 
@@ -145,7 +145,7 @@ class Container(containers.DeclarativeContainer):
         AcceptEvents,
         queue=queue,
         clock=providers.Object(utc_now),
-        new_id=providers.Object(uuid7),
+        new_id=providers.Callable(event_id_source),
         ignore_fields=settings.provided.ignore_fields,
         id_field=settings.provided.id_field,
     )

@@ -13,6 +13,8 @@ from dedup.domain.event import Event, EventId, uuid7
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate, DuplicateKind
 
+from tests.builders import an_event_id
+
 WINDOW_SECONDS = 30 * 24 * 3600
 HOSTILE = "'); DROP TABLE events; -- \\ \" \n\t é 😀 \x00"
 
@@ -27,7 +29,7 @@ def an_event(
 ) -> Event:
     return Event.accept(
         payload if payload is not None else {"n": uuid4().hex},
-        event_id=event_id if event_id is not None else uuid7(),
+        event_id=event_id if event_id is not None else an_event_id(),
         received_at=received_at,
         source=source,
         ignore=frozenset(),
@@ -37,7 +39,7 @@ def an_event(
 
 def a_duplicate_of(original: Event, *, kind: DuplicateKind = DuplicateKind.CONTENT) -> Duplicate:
     return Duplicate(
-        event_id=uuid7(),
+        event_id=an_event_id(),
         fingerprint=original.fingerprint,
         original_event_id=original.event_id,
         received_at=original.received_at + timedelta(seconds=3),
@@ -180,7 +182,7 @@ class EventRepositoryContract:
         ]
         recent = [
             Event(
-                event_id=uuid7(),
+                event_id=an_event_id(),
                 fingerprint=EventFingerprint(key),
                 content=EventFingerprint(key),
                 received_at=now,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 from dedup.application.ports import HashCache
-from dedup.domain.event import Holder, uuid7
+from dedup.domain.event import Holder
 from dedup.domain.fingerprint import EventFingerprint
+
+from tests.builders import an_event_id
 
 
 def a_fingerprint() -> EventFingerprint:
@@ -15,7 +17,7 @@ def a_fingerprint() -> EventFingerprint:
 
 
 def a_holder() -> Holder:
-    return Holder(event_id=uuid7(), content=a_fingerprint())
+    return Holder(event_id=an_event_id(), content=a_fingerprint())
 
 
 class HashCacheContract:

@@ -23,10 +23,10 @@ from dedup.application.purge_fingerprints import PurgeFingerprints
 from dedup.application.restore_events import RestoreEvents
 from dedup.domain.archive import ArchiveAction, ArchivedTable, ArchiveError, Partition
 from dedup.domain.errors import BackendUnavailableError
-from dedup.domain.event import Event, uuid7
+from dedup.domain.event import Event
 from dedup.domain.outcome import Duplicate, Outcome
 
-from tests.builders import a_copy_of, an_event
+from tests.builders import a_copy_of, an_event, an_event_id
 from tests.integration.conftest import CLICKHOUSE_URL
 
 pytestmark = pytest.mark.integration
@@ -217,7 +217,7 @@ def test_a_resent_old_event_is_still_a_duplicate_after_its_original_was_archived
     assert server.inspector.events() == []
 
     resent = Event(
-        event_id=uuid7(),
+        event_id=an_event_id(),
         fingerprint=original.fingerprint,
         content=original.content,
         received_at=server.now,

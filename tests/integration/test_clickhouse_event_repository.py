@@ -11,9 +11,10 @@ from dedup.adapters.outbound.clickhouse.executors import Executor, ServerExecuto
 from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
 from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, qualified
 from dedup.domain.errors import BackendUnavailableError
-from dedup.domain.event import Event, uuid7
+from dedup.domain.event import Event
 from dedup.domain.outcome import Duplicate
 
+from tests.builders import an_event_id
 from tests.contracts.event_repository_contract import (
     WINDOW_SECONDS,
     EventRepositoryContract,
@@ -73,8 +74,8 @@ def test_a_merge_keeps_the_earliest_of_two_events_with_one_fingerprint(
     executor, database = migrated_server
     repo = ClickHouseEventRepository(executor=executor, database=database, window_seconds=60)
     ms = int(now.timestamp() * 1000)
-    earlier = an_event(received_at=now, payload={"same": 1}, event_id=uuid7(unix_ms=ms))
-    later = an_event(received_at=now, payload={"same": 1}, event_id=uuid7(unix_ms=ms + 1))
+    earlier = an_event(received_at=now, payload={"same": 1}, event_id=an_event_id(unix_ms=ms))
+    later = an_event(received_at=now, payload={"same": 1}, event_id=an_event_id(unix_ms=ms + 1))
     repo.save(events=[later], duplicates=[])
     repo.save(events=[earlier], duplicates=[])
     executor.execute(Statement.text(f"OPTIMIZE TABLE {qualified(database, 'events')} FINAL"))

@@ -14,10 +14,11 @@ from dedup.adapters.outbound.clickhouse.miniorm import Statement, qualified
 from dedup.adapters.outbound.no_stored_filter import NoStoredFilter
 from dedup.application.deduplicate_event import DeduplicateEvent
 from dedup.application.ports import WriteMark
-from dedup.domain.event import Event, Holder, uuid7
+from dedup.domain.event import Event, Holder
 from dedup.domain.fingerprint import EventFingerprint
 
 from tests.accounting import Ledger, assert_accounting_invariant
+from tests.builders import an_event_id
 from tests.contracts.event_repository_contract import WINDOW_SECONDS, a_duplicate_of, an_event
 from tests.fakes import FakeHashCache
 
@@ -56,7 +57,7 @@ def repo(store: tuple[Executor, str], now: datetime) -> BlindLookupRepository:
 
 def same_event_with_id(event: Event, *, ms_later: int) -> Event:
     return Event(
-        event_id=uuid7(unix_ms=(event.event_id.int >> 80) + ms_later),
+        event_id=an_event_id(unix_ms=(event.event_id.int >> 80) + ms_later),
         fingerprint=event.fingerprint,
         content=event.content,
         received_at=event.received_at,
@@ -97,7 +98,7 @@ def test_contenders_outside_the_dedup_window_do_not_count(
 ) -> None:
     old = an_event(received_at=now - timedelta(seconds=WINDOW_SECONDS + 3600))
     recent = Event(
-        event_id=uuid7(),
+        event_id=an_event_id(),
         fingerprint=old.fingerprint,
         content=old.content,
         received_at=now,

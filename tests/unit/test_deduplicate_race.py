@@ -8,19 +8,19 @@ import pytest
 from dedup.application.deduplicate_event import DeduplicateEvent
 from dedup.application.ports import Contender, WriteMark
 from dedup.domain.errors import BackendUnavailableError
-from dedup.domain.event import Event, uuid7
+from dedup.domain.event import Event
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import DuplicateKind, Outcome
 
 from tests.accounting import Ledger, assert_accounting_invariant
-from tests.builders import an_event
+from tests.builders import an_event, an_event_id
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeStoredFilter
 
 
 def a_later_copy(event: Event) -> Event:
     """The same event again, with an id one millisecond later: it sorts after the given one."""
     return Event(
-        event_id=uuid7(unix_ms=(event.event_id.int >> 80) + 1),
+        event_id=an_event_id(unix_ms=(event.event_id.int >> 80) + 1),
         fingerprint=event.fingerprint,
         content=event.content,
         received_at=event.received_at,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 from dedup.application.accept_events import AcceptEvents
-from dedup.domain.event import uuid7
 from dedup.infrastructure.app import create_app
+from dedup.infrastructure.ids import new_event_id
 from litestar.testing import TestClient
 
 from tests.fakes import FakeQueue
@@ -20,7 +20,7 @@ KEYS = {"web": "s3cret-web-key", "ios": "s3cret-ios-key"}
 
 
 def client_for(queue: FakeQueue, api_keys: dict[str, str]) -> TestClient:
-    accept_events = AcceptEvents(queue=queue, clock=lambda: datetime.now(UTC), new_id=uuid7)
+    accept_events = AcceptEvents(queue=queue, clock=lambda: datetime.now(UTC), new_id=new_event_id)
     return TestClient(create_app(accept_events=accept_events, probes={}, api_keys=api_keys))
 
 

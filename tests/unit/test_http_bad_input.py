@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 import pytest
 from dedup.application.accept_events import AcceptEvents
-from dedup.domain.event import uuid7
 from dedup.infrastructure.app import create_app
+from dedup.infrastructure.ids import new_event_id
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -25,7 +25,7 @@ LIMIT = 64 * 1024
 
 def app_for(queue: FakeQueue) -> Litestar:
     accept_events = AcceptEvents(
-        queue=queue, clock=lambda: datetime.now(UTC), new_id=uuid7, id_field="message_id"
+        queue=queue, clock=lambda: datetime.now(UTC), new_id=new_event_id, id_field="message_id"
     )
     return create_app(accept_events=accept_events, probes={}, max_body_bytes=LIMIT, max_batch=3)
 
@@ -104,7 +104,7 @@ def test_nesting_up_to_the_limit_is_accepted(client, queue):
 
 @pytest.mark.parametrize("path", [ONE, BATCH])
 def test_nesting_100000_levels_deep_is_refused_and_the_server_still_answers(queue, path):
-    accept_events = AcceptEvents(queue=queue, clock=lambda: datetime.now(UTC), new_id=uuid7)
+    accept_events = AcceptEvents(queue=queue, clock=lambda: datetime.now(UTC), new_id=new_event_id)
     client = TestClient(create_app(accept_events=accept_events, probes={}))  # 1 MiB default
     deep = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
     content = b"[" + deep + b"]" if path == BATCH else deep

@@ -11,9 +11,10 @@ from uuid import UUID
 import pytest
 from dedup.application.accept_events import AcceptEvents
 from dedup.application.ports import Queue
-from dedup.domain.event import Event, uuid7
+from dedup.domain.event import Event
 from dedup.domain.fingerprint import canonical_json
 from dedup.infrastructure.app import create_app
+from dedup.infrastructure.ids import new_event_id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
@@ -26,7 +27,7 @@ BATCH = "/service-event/batch"
 
 def client_for(queue: Queue, **app_options: object) -> TestClient:
     accept_events = AcceptEvents(
-        queue=queue, clock=lambda: datetime.now(UTC), new_id=uuid7, id_field="message_id"
+        queue=queue, clock=lambda: datetime.now(UTC), new_id=new_event_id, id_field="message_id"
     )
     return TestClient(create_app(accept_events=accept_events, probes={}, **app_options))
 

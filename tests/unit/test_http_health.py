@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from dedup.application.accept_events import AcceptEvents
 from dedup.domain.errors import BackendUnavailableError
-from dedup.domain.event import uuid7
 from dedup.infrastructure.app import create_app
+from dedup.infrastructure.ids import new_event_id
 from litestar import get
 from litestar.testing import TestClient
 
@@ -19,7 +19,9 @@ from tests.fakes import FakeQueue
 
 
 def client_for(probes: Mapping[str, Callable[[], None]], **app_options: object) -> TestClient:
-    accept_events = AcceptEvents(queue=FakeQueue(), clock=lambda: datetime.now(UTC), new_id=uuid7)
+    accept_events = AcceptEvents(
+        queue=FakeQueue(), clock=lambda: datetime.now(UTC), new_id=new_event_id
+    )
     return TestClient(create_app(accept_events=accept_events, probes=probes, **app_options))
 
 

@@ -25,8 +25,9 @@ from dedup.adapters.outbound.timed_event_repository import TimedEventRepository
 from dedup.application.accept_events import AcceptEvents
 from dedup.application.deduplicate_event import DeduplicateEvent
 from dedup.domain.errors import BackendUnavailableError
-from dedup.domain.event import Event, uuid7
+from dedup.domain.event import Event
 from dedup.infrastructure.app import create_app
+from dedup.infrastructure.ids import new_event_id
 from dedup.infrastructure.metrics_dir import ENV, prepare_metrics_dir
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -61,7 +62,7 @@ def client_for(
     depth: DepthProbe | None = None,
     api_keys: Mapping[str, str] | None = None,
 ) -> TestClient:
-    accept_events = AcceptEvents(queue=queue, clock=lambda: datetime.now(UTC), new_id=uuid7)
+    accept_events = AcceptEvents(queue=queue, clock=lambda: datetime.now(UTC), new_id=new_event_id)
     app = create_app(
         accept_events=accept_events,
         probes={},
