@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 
 import uvicorn
@@ -11,7 +12,32 @@ from dedup.infrastructure.metrics_dir import metrics_dir_of, prepare_metrics_dir
 from dedup.infrastructure.settings import Settings
 
 
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host` (a name other than localhost may be anything)."""
+    if host.lower() in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def anonymous_refusal(settings: Settings, host: str) -> str | None:
+    """Why serving `host` with these settings is refused, or None when it is allowed."""
+    if settings.api_keys or settings.allow_anonymous or is_loopback(host):
+        return None
+    return (
+        f"dedup serve: refusing to serve {host} without write keys: anyone who reaches it could"
+        " write events. Set DEDUP_API_KEYS=name=key[,name2=key2] (clients send it as"
+        " X-API-Key or Authorization: Bearer), or DEDUP_ALLOW_ANONYMOUS=true to serve without keys."
+    )
+
+
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
+    refusal = anonymous_refusal(settings, host)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
     if workers > 1 and scheme(settings.broker_url) == "memory":
         print(
             "dedup serve: the embedded profile (DEDUP_BROKER_URL=memory://) runs one process;"

@@ -44,6 +44,18 @@ def size_mib(text: str) -> int:
     return value
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
+_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
+
+
+def boolean(text: str) -> bool:
+    """`true`/`false` (also 1/0, yes/no, on/off), in any case."""
+    try:
+        return _BOOLEANS[text.strip().lower()]
+    except KeyError:
+        raise ValueError(f"expected true or false, got {text!r}") from None
+
+
 def names(text: str) -> frozenset[str]:
     return frozenset(part.strip() for part in text.split(",") if part.strip())
 
@@ -123,6 +135,8 @@ class Settings:
     max_body_bytes: int = _env(positive_int, 1_048_576)
     max_batch: int = _env(positive_int, 1000)
     api_keys: dict[str, str] = _env(key_pairs, {}, secret=True)
+    # Without keys, anyone who reaches the API writes events: loopback only, unless said so.
+    allow_anonymous: bool = _env(boolean, False)
     archive_schedule: str = _env(crontab, "0 0 * * 1")
     queue_type: str = _env(choice("classic", "quorum"), "classic")
     clickhouse_cluster: str | None = _env(optional_name, None)
