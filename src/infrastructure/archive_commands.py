@@ -15,7 +15,7 @@ from dedup.application.run_retention import RetentionReport, RunRetention, exclu
 from dedup.domain.archive import ArchiveAction, ArchiveError
 from dedup.domain.errors import BackendUnavailableError
 from dedup.infrastructure.console_progress import console_progress
-from dedup.infrastructure.container import Container
+from dedup.infrastructure.container import Container, close_resources
 from dedup.infrastructure.settings import Settings
 
 LOCK_FILE = "archive.lock"
@@ -23,7 +23,7 @@ LOCK_FILE = "archive.lock"
 
 @frozen
 class ArchiveTools:
-    """What the two commands need; `close` releases the database connection."""
+    """What the two commands need; `close` releases every client they opened."""
 
     retention: RunRetention
     restore: RestoreEvents
@@ -46,7 +46,7 @@ def build_archive_tools(settings: Settings, progress: Progress) -> ArchiveTools:
         retention=container.run_retention(),
         restore=container.restore_events(),
         lock=container.archive_lock(),
-        close=container.clickhouse_executor().close,
+        close=lambda: close_resources(container),
     )
 
 

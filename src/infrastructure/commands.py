@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from dedup.adapters.outbound.clickhouse import MigrationError
+from dedup.adapters.outbound.clickhouse import MigrationError, MigrationRunner
 from dedup.domain.errors import BackendUnavailableError
-from dedup.infrastructure.container import Container, scheme
+from dedup.infrastructure.container import opened, scheme
 from dedup.infrastructure.settings import Settings
 
 
 def migrate(settings: Settings, *, action: str, steps: int = 1) -> int:
-    container = Container(settings=settings)
-    runner = container.migration_runner()
+    with opened(settings) as container:
+        return _migrate(container.migration_runner(), action=action, steps=steps)
+
+
+def _migrate(runner: MigrationRunner, *, action: str, steps: int) -> int:
     try:
         if action == "up":
             applied = runner.up()
@@ -29,24 +32,22 @@ def migrate(settings: Settings, *, action: str, steps: int = 1) -> int:
     except (MigrationError, BackendUnavailableError) as exc:
         print(f"dedup migrate: {exc}", file=sys.stderr)
         return 1
-    finally:
-        container.clickhouse_executor().close()
     return 0
 
 
 def replay_dead(settings: Settings) -> int:
-    container = Container(settings=settings)
-    try:
-        if scheme(settings.broker_url) == "memory":
-            print(
-                "dedup replay-dead: the embedded queue has no dead letters; a batch that cannot"
-                " be stored is refused with 503 and retried by the client",
-                file=sys.stderr,
-            )
-            return 0
-        count = container.dead_letters().replay()
-    except BackendUnavailableError as exc:
-        print(f"dedup replay-dead: {exc}", file=sys.stderr)
-        return 1
+    if scheme(settings.broker_url) == "memory":
+        print(
+            "dedup replay-dead: the embedded queue has no dead letters; a batch that cannot"
+            " be stored is refused with 503 and retried by the client",
+            file=sys.stderr,
+        )
+        return 0
+    with opened(settings) as container:
+        try:
+            count = container.dead_letters().replay()
+        except BackendUnavailableError as exc:
+            print(f"dedup replay-dead: {exc}", file=sys.stderr)
+            return 1
     print(f"replayed {count} dead-lettered message(s)")
     return 0

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from attrs import frozen
 from dedup.adapters.outbound.celery_queue import CeleryQueue
 from dedup.adapters.outbound.clickhouse import (
     ChdbEventRepository,
@@ -35,8 +40,10 @@ from dedup.application.purge_fingerprints import PurgeFingerprints
 from dedup.application.refill_stored_filter import RefillStoredFilter
 from dedup.application.restore_events import RestoreEvents
 from dedup.application.run_retention import RunRetention
+from dedup.infrastructure.beat import crontab_of
 from dedup.infrastructure.celery_app import create_celery_app
 from dedup.infrastructure.clock import utc_now
+from dedup.infrastructure.embedded_scheduler import RetentionScheduler
 from dedup.infrastructure.ids import event_id_source
 from dedup.infrastructure.settings import Settings
 from dependency_injector import containers, providers
@@ -57,6 +64,54 @@ def migrations_folder(override: Path | None) -> Traversable:
     return override if override is not None else resources.files("dedup.migrations")
 
 
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
+
+
+def closing(client: C) -> Iterator[C]:
+    """A Resource's life: the client as built, closed by shutdown_resources()."""
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@frozen
+class Hooks:
+    """What an API process runs when it starts serving and when it stops."""
+
+    startup: Sequence[Callable[[], object]]
+    shutdown: Sequence[Callable[[], object]]
+
+
+def embedded_hooks(
+    *, queue: MemoryQueue, open_store: Callable[[], None], scheduler: RetentionScheduler
+) -> Hooks:
+    """Embedded: no worker or beat process, so the API process runs both jobs."""
+
+    async def drain_and_stop() -> None:
+        await asyncio.to_thread(queue.stop)
+
+    return Hooks(
+        # Opening the store at start takes its lock: no other process writes it while we serve.
+        startup=[open_store, queue.start, scheduler.start],
+        # Litestar hands the app to a hook that takes an argument: stop(timeout) must not get it.
+        shutdown=[lambda: scheduler.stop(), drain_and_stop],  # noqa: PLW0108
+    )
+
+
+def distributed_hooks(*, queue: CeleryQueue) -> Hooks:
+    # Awaited on the event loop that published: it flushes and closes that loop's channel.
+    return Hooks(startup=[], shutdown=[queue.aclose])
+
+
+def retention_job(run_retention: Callable[[], RunRetention]) -> Callable[[], object]:
+    return lambda: run_retention().execute(older_than=None, dry_run=False)
+
+
 def filter_kind(settings: Settings) -> str:
     """`redis` when claims live in Redis and the filter has room, else `none` (no filter)."""
     return "redis" if scheme(settings.redis_url) == "redis" and settings.filter_mib else "none"
@@ -66,7 +121,9 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clickhouse_url = providers.Callable(lambda s: s.clickhouse, settings)
-    clickhouse_executor = providers.Singleton(executor_from_url, clickhouse_url)
+    clickhouse_executor = providers.Resource(
+        closing, providers.Callable(executor_from_url, clickhouse_url)
+    )
     clickhouse_database = providers.Callable(database_from_url, clickhouse_url)
     window_seconds = providers.Callable(seconds, settings.provided.window)
     event_repository = providers.Selector(
@@ -98,19 +155,25 @@ class Container(containers.DeclarativeContainer):
     cache_ttl_seconds = providers.Callable(seconds, settings.provided.cache_ttl)
     hash_cache = providers.Selector(
         providers.Callable(scheme, settings.provided.redis_url),
-        redis=providers.Singleton(
-            RedisHashCache.from_url, settings.provided.redis_url, ttl_seconds=cache_ttl_seconds
+        redis=providers.Resource(
+            closing,
+            providers.Callable(
+                RedisHashCache.from_url, settings.provided.redis_url, ttl_seconds=cache_ttl_seconds
+            ),
         ),
         memory=providers.Singleton(MemoryHashCache, ttl_seconds=cache_ttl_seconds),
     )
 
     stored_filter = providers.Selector(
         providers.Callable(filter_kind, settings),
-        redis=providers.Singleton(
-            RedisStoredFilter.from_url,
-            settings.provided.redis_url,
-            window=settings.provided.window,
-            size_bytes=providers.Callable(lambda s: s.filter_mib << 20, settings),
+        redis=providers.Resource(
+            closing,
+            providers.Callable(
+                RedisStoredFilter.from_url,
+                settings.provided.redis_url,
+                window=settings.provided.window,
+                size_bytes=providers.Callable(lambda s: s.filter_mib << 20, settings),
+            ),
         ),
         none=providers.Singleton(NoStoredFilter),
     )
@@ -126,17 +189,21 @@ class Container(containers.DeclarativeContainer):
         DeduplicateEvent, cache=hash_cache, events=timed_event_repository, seen=stored_filter
     )
 
-    celery_app = providers.Singleton(
-        create_celery_app,
-        settings.provided.broker_url,
-        queue_name=settings.provided.queue_name,
-        dead_letter_queue=providers.Callable("{}.dead".format, settings.provided.queue_name),
-        dead_letter_exchange=providers.Callable("{}.dlx".format, settings.provided.queue_name),
-        quorum=providers.Callable("quorum".__eq__, settings.provided.queue_type),
+    celery_app = providers.Resource(
+        closing,
+        providers.Callable(
+            create_celery_app,
+            settings.provided.broker_url,
+            queue_name=settings.provided.queue_name,
+            dead_letter_queue=providers.Callable("{}.dead".format, settings.provided.queue_name),
+            dead_letter_exchange=providers.Callable("{}.dlx".format, settings.provided.queue_name),
+            quorum=providers.Callable("quorum".__eq__, settings.provided.queue_type),
+        ),
     )
+    broker_kind = providers.Callable(scheme, settings.provided.broker_url)
     queue = providers.Selector(
-        providers.Callable(scheme, settings.provided.broker_url),
-        amqp=providers.Singleton(CeleryQueue, celery_app),
+        broker_kind,
+        amqp=providers.Resource(closing, providers.Callable(CeleryQueue, celery_app)),
         memory=providers.Singleton(MemoryQueue, handler=deduplicate_event.provided.execute),
     )
     dead_letters = providers.Singleton(CeleryDeadLetters, celery_app)
@@ -184,8 +251,39 @@ class Container(containers.DeclarativeContainer):
         progress=progress,
     )
 
+    retention_scheduler = providers.Singleton(
+        RetentionScheduler,
+        schedule=providers.Callable(crontab_of, settings.provided.archive_schedule),
+        job=providers.Callable(retention_job, run_retention.provider),
+        state_file=providers.Callable(lambda s: s.data_dir / "retention-schedule", settings),
+    )
+    api_hooks = providers.Selector(
+        broker_kind,
+        memory=providers.Callable(
+            embedded_hooks,
+            queue=queue,
+            open_store=event_repository.provided.ping,
+            scheduler=retention_scheduler,
+        ),
+        amqp=providers.Callable(distributed_hooks, queue=queue),
+    )
 
-def close_clients(container: Container) -> None:
-    """Close the process's clients at shutdown (each opens lazily, so this is cheap)."""
-    container.hash_cache().close()
-    container.event_repository().close()
+
+@contextmanager
+def opened(settings: Settings) -> Iterator[Container]:
+    """The composition root of one command: every client it opened is closed on the way out.
+
+    Clients open lazily, when a command first needs them (a Selector's other branch never
+    opens); shutdown_resources() closes exactly those that did.
+    """
+    container = Container(settings=settings)
+    try:
+        yield container
+    finally:
+        close_resources(container)
+
+
+def close_resources(container: Container) -> None:
+    """Close every client the container opened (all synchronous: no event loop needed)."""
+    if container.shutdown_resources() is not None:
+        raise TypeError("an async Resource was added to the container: close it on its loop")

@@ -8,7 +8,7 @@ from dedup.adapters.inbound.archive_tasks import register_archive_task
 from dedup.adapters.inbound.celery_tasks import register_tasks
 from dedup.adapters.metrics import start_worker_metrics_server
 from dedup.infrastructure import celery_app
-from dedup.infrastructure.container import Container, filter_kind, scheme
+from dedup.infrastructure.container import filter_kind, opened, scheme
 from dedup.infrastructure.filter_refiller import FilterRefiller
 from dedup.infrastructure.logs import configure_logging
 from dedup.infrastructure.settings import Settings
@@ -34,18 +34,26 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
     if not _distributed(settings, "worker"):
         return 2
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    container = Container(settings=settings)
-    app = container.celery_app()
-    # A factory, not an instance: the clients behind it open in each child after the fork.
-    register_tasks(app, deduplicate=container.deduplicate_event)
-    register_archive_task(app, retention=container.run_retention)
-    if settings.metrics_port is not None:
-        start_worker_metrics_server(settings.metrics_port)
-    if filter_kind(settings) == "redis":
-        FilterRefiller(lambda: container.refill_stored_filter().execute()).start()
-    celery_app.run_worker(
-        app, concurrency=concurrency or WORKER_THREADS, loglevel=settings.log_level
-    )
+    with opened(settings) as container:
+        app = container.celery_app()
+        # Built once here, before any thread: a Resource opens unguarded on first use. The
+        # clients connect on their first call, in the thread pool (no fork: threads pool).
+        container.deduplicate_event()
+        register_tasks(app, deduplicate=container.deduplicate_event)
+        register_archive_task(app, retention=container.run_retention)
+        if settings.metrics_port is not None:
+            start_worker_metrics_server(settings.metrics_port)
+        refiller = None
+        if filter_kind(settings) == "redis":
+            refiller = FilterRefiller(lambda: container.refill_stored_filter().execute())
+            refiller.start()
+        try:
+            celery_app.run_worker(
+                app, concurrency=concurrency or WORKER_THREADS, loglevel=settings.log_level
+            )
+        finally:
+            if refiller is not None:
+                refiller.stop()  # before its clients close
     return 0
 
 
@@ -55,6 +63,6 @@ def run_beat(settings: Settings) -> int:
     if not _distributed(settings, "beat"):
         return 2
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    container = Container(settings=settings)
-    run_celery_beat(container.celery_app(), settings, loglevel=settings.log_level)
+    with opened(settings) as container:
+        run_celery_beat(container.celery_app(), settings, loglevel=settings.log_level)
     return 0

@@ -21,7 +21,7 @@ def register_archive_task(
     retention: Callable[[], RunRetention],
     max_retries: int = 3,
     retry_after_seconds: float = 600.0,
-) -> Task:
+) -> Task[[], None]:
     """Register `archive.run`; `retention` is called in the worker process, after fork.
 
     Acked on receipt, not late: a run can outlast the broker's ack timeout, and losing one
@@ -35,7 +35,7 @@ def register_archive_task(
         max_retries=max_retries,
         ignore_result=True,
     )
-    def run_archive(task: Task) -> None:
+    def run_archive(task: Task[[], None]) -> None:
         try:
             report = retention().execute()
         except (BackendUnavailableError, ArchiveError) as exc:
