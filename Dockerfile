@@ -1,4 +1,4 @@
-FROM python:3.11-slim
+FROM python:3.11-slim AS app
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
@@ -6,3 +6,14 @@ COPY migrations ./migrations
 RUN pip install --no-cache-dir .
 EXPOSE 8000
 CMD ["dedup", "serve", "--host", "0.0.0.0"]
+
+# The integration and end-to-end suites, run by compose.yaml's `test` service against its
+# own servers: `docker compose --profile test run --rm test`. The end-to-end tests start
+# redis-servers of their own, so the image carries one.
+FROM app AS test
+RUN apt-get update && apt-get install -y --no-install-recommends redis-server \
+    && rm -rf /var/lib/apt/lists/*
+RUN pip install --no-cache-dir '.[dev]'
+COPY tests ./tests
+COPY bench ./bench
+CMD ["pytest", "-q", "-m", "not local_servers", "tests/integration", "tests/e2e"]

@@ -18,6 +18,8 @@ from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from dedup.domain.event import Event
 from dedup.domain.outcome import Duplicate
 
+from tests.servers import CLICKHOUSE_URL
+
 MAX_CHAIN = 16  # a longer chain means a cycle or a bug, not a race
 
 
@@ -36,7 +38,7 @@ class Ledger:
         )
 
     @classmethod
-    def from_clickhouse(cls, database: str, *, url: str = "clickhouse://127.0.0.1:9000/") -> Ledger:
+    def from_clickhouse(cls, database: str, *, url: str = CLICKHOUSE_URL) -> Ledger:
         executor = server_executor_from_url(url)
         try:
             inspector = ClickHouseInspector(executor=executor, database=database)

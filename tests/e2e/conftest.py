@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -25,10 +26,26 @@ from kombu import Connection
 
 from tests.accounting import Ledger
 from tests.e2e.processes import Process, clean_environment, dedup, free_port, wait_ready, wait_until
+from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL
 
-CLICKHOUSE = "clickhouse://default:@127.0.0.1:9000/"
-BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+CLICKHOUSE = CLICKHOUSE_URL
+BROKER = BROKER_URL
 WORKER_THREADS = 64
+
+
+def _rabbitmq_api_counts(api: str, queue: str) -> tuple[int, int] | None:
+    """(ready, unacked) from the management API at `api` (http://user:pass@host:15672)."""
+    address = urlsplit(api)
+    url = f"{address.scheme}://{address.hostname}:{address.port}/api/queues/%2F/{quote(queue)}"
+    try:
+        response = httpx.get(url, auth=(address.username or "", address.password or ""), timeout=30)
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"RabbitMQ management API at {url}: {exc}") from exc
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    found = response.json()
+    return int(found.get("messages_ready", 0)), int(found.get("messages_unacknowledged", 0))
 
 
 @define
@@ -105,9 +122,11 @@ class RedisServer:
 def _rabbitmq_counts(queue: str) -> tuple[int, int] | None:
     """(ready, unacked) of a queue as the broker counts them, or None if it is not listed.
 
-    rabbitmqctl, because only the broker knows how many messages are out unacked (a
-    passive queue declare counts the ready ones only).
+    rabbitmqctl (or, for a broker in another container, its management API), because only
+    the broker knows how many messages are out unacked (a passive declare counts ready ones).
     """
+    if RABBITMQ_API_URL is not None:
+        return _rabbitmq_api_counts(RABBITMQ_API_URL, queue)
     done = subprocess.run(
         [
             "rabbitmqctl",

@@ -14,10 +14,11 @@ from kombu import Connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.processes import Process, clean_environment, dedup, free_port, wait_ready
+from tests.servers import BROKER_URL, CLICKHOUSE_URL, REDIS_URL, clickhouse_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+BROKER = BROKER_URL
 EVENTS = 40
 
 
@@ -33,8 +34,8 @@ def sample(text: str, name: str, labels: dict[str, str]) -> float | None:
 def stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
     tag = f"dedup_e2e_{uuid.uuid4().hex[:8]}"
     env = clean_environment(
-        DEDUP_CLICKHOUSE_URL=f"clickhouse://default:@127.0.0.1:9000/{tag}",
-        DEDUP_REDIS_URL="redis://127.0.0.1:6379/0",
+        DEDUP_CLICKHOUSE_URL=clickhouse_url(tag),
+        DEDUP_REDIS_URL=REDIS_URL,
         DEDUP_BROKER_URL=BROKER,
         DEDUP_QUEUE_NAME=f"{tag}.events",
         DEDUP_DATA_DIR=str(tmp_path / "data"),
@@ -42,7 +43,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     dedup("migrate", "up", env=env, cwd=tmp_path)
     yield env, tag
-    executor = server_executor_from_url("clickhouse://default:@127.0.0.1:9000/")
+    executor = server_executor_from_url(CLICKHOUSE_URL)
     executor.execute(Statement.text(f"DROP DATABASE IF EXISTS {ident(tag)}"))
     executor.close()
     with Connection(BROKER) as connection:

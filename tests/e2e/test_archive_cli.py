@@ -13,12 +13,13 @@ import pytest
 from dedup.adapters.outbound.clickhouse import (
     ClickHouseEventRepository,
     ClickHouseInspector,
-    ServerExecutor,
 )
+from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from dedup.domain.event import Event
 
 from tests.builders import an_event
 from tests.e2e.processes import clean_environment, dedup
+from tests.servers import CLICKHOUSE_URL, clickhouse_url
 
 pytestmark = pytest.mark.e2e
 
@@ -31,11 +32,11 @@ class Deployment:
         self.root = root
         self.backups = root / "backups"
         self.env = clean_environment(
-            DEDUP_CLICKHOUSE_URL=f"clickhouse://default:@127.0.0.1:9000/{self.database}",
+            DEDUP_CLICKHOUSE_URL=clickhouse_url(self.database),
             DEDUP_BACKUP_DIR=str(self.backups),
             DEDUP_DATA_DIR=str(root / "var"),
         )
-        self.executor = ServerExecutor()
+        self.executor = server_executor_from_url(CLICKHOUSE_URL)
         self.inspector = ClickHouseInspector(executor=self.executor, database=self.database)
 
     def run(self, *args: str) -> str:
@@ -57,7 +58,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     deployed.run("migrate", "up")
     yield deployed
     deployed.executor.close()
-    ServerExecutor()._run(f"DROP DATABASE IF EXISTS `{deployed.database}`")
+    server_executor_from_url(CLICKHOUSE_URL)._run(f"DROP DATABASE IF EXISTS `{deployed.database}`")
 
 
 def test_old_days_are_archived_to_verified_files_purged_and_restored_once(

@@ -23,7 +23,7 @@ from tests.e2e.faults import (
 )
 from tests.e2e.load import Load
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.local_servers, pytest.mark.timeout(300)]
 
 OUTAGE_SECONDS = 30
 

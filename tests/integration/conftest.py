@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,12 +20,11 @@ from dedup.domain.errors import BackendUnavailableError
 from dedup.infrastructure.celery_app import create_celery_app
 from kombu import Connection
 
+from tests.servers import BROKER_URL, CLICKHOUSE_URL, REDIS_URL
+
 # --- clickhouse: per-test databases on the server, per-test directories for chDB ---
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-CLICKHOUSE_URL = os.environ.get(
-    "DEDUP_TEST_CLICKHOUSE_URL", "clickhouse://default:@127.0.0.1:9000/"
-)
 
 
 def unique_database() -> str:
@@ -84,7 +82,7 @@ def migrated_chdb(chdb_executor: ChdbExecutor) -> tuple[Executor, str]:
 
 # --- rabbitmq: a Celery app per test on queues and exchanges no other test uses ---
 
-BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+BROKER = BROKER_URL
 NOWHERE = "amqp://guest:guest@127.0.0.1:1//"
 
 
@@ -137,8 +135,6 @@ def queue(app: Celery) -> Iterator[CeleryQueue]:
 
 
 # --- Redis: the shared server, a key space of each test's own --------------------------------
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def _ready(client: redis.Redis[bytes], *, within: float = 10.0) -> None:

@@ -17,6 +17,7 @@ from dedup.infrastructure.archive_commands import archive, lock_path, restore
 from dedup.infrastructure.settings import Settings
 
 from tests.builders import an_event
+from tests.servers import clickhouse_url
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 def settings(migrated_server: tuple[Executor, str], tmp_path: Path) -> Settings:
     _executor, database = migrated_server
     return Settings(
-        clickhouse_url=f"clickhouse://default:@127.0.0.1:9000/{database}",
+        clickhouse_url=clickhouse_url(database),
         data_dir=tmp_path / "var",
         backup_dir=tmp_path / "backups",
     )

@@ -16,6 +16,8 @@ from dedup.infrastructure.settings import PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
+DOCKERFILE = ROOT / "Dockerfile"
+SERVERS = ROOT / "tests" / "servers.py"
 ENV_EXAMPLE = ROOT / ".env.example"
 SETTING_NAME = re.compile(r"\bDEDUP_[A-Z0-9_]+\b")
 APPLICATION = ("api", "worker", "beat")
@@ -93,6 +95,8 @@ def test_env_example_lists_every_setting():
 
 def test_every_service_has_a_health_check():
     for name, service in services().items():
+        if service.get("profiles"):
+            continue  # a one-shot run on demand (the test suites), not a running service
         check = service.get("healthcheck") or {}
         assert check.get("test") and not check.get("disable"), f"{name} has no health check"
 
@@ -155,3 +159,51 @@ def test_state_lives_in_declared_volumes():
             source = volume.split(":", 1)[0] if isinstance(volume, str) else volume["source"]
             if not source.startswith((".", "/")):
                 assert source in declared, f"{name} uses the undeclared volume {source}"
+
+
+def dockerfile_stages() -> set[str]:
+    return set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE))
+
+
+def test_the_application_images_leave_the_test_suites_out():
+    for name in ("migrate", *APPLICATION):
+        assert services()[name]["build"]["target"] == "app", name
+    assert {"app", "test"} <= dockerfile_stages()
+
+
+def test_the_test_profile_runs_the_server_suites_against_the_compose_servers():
+    test = services()["test"]
+    assert test["profiles"] == ["test"]
+    assert test["build"]["target"] == "test"
+    for backend in ("clickhouse", "redis", "rabbitmq"):
+        assert test["depends_on"][backend]["condition"] == "service_healthy", backend
+    env = environment(test)
+    read = set(re.findall(r"\b(TEST_[A-Z_]+)\b", SERVERS.read_text()))
+    assert set(env) == read, "the test service sets exactly what tests/servers.py reads"
+    hosts = {
+        "TEST_CLICKHOUSE_URL": "@clickhouse:9000/",
+        "TEST_REDIS_URL": "//redis:6379/",
+        "TEST_BROKER_URL": "@rabbitmq:5672/",
+        "TEST_RABBITMQ_API_URL": "@rabbitmq:15672",
+    }
+    for name, host in hosts.items():
+        assert host in env[name], name
+    assert services()["rabbitmq"]["image"].endswith("-management")  # the API the suites ask
+
+
+def test_the_test_profile_leaves_out_only_the_tests_that_stop_this_machines_servers():
+    command = argv(services()["test"]["command"])
+    assert command[0] == "pytest"
+    assert {"tests/integration", "tests/e2e"} <= set(command)
+    assert command[command.index("-m") + 1] == "not local_servers"
+    registered = (ROOT / "pyproject.toml").read_text()
+    assert '"local_servers:' in registered
+    stoppers = [
+        path.name
+        for path in (ROOT / "tests").rglob("test_*.py")
+        if "stop_clickhouse(" in path.read_text() or "stop_broker(" in path.read_text()
+    ]
+    assert stoppers, "the fault tests that stop the servers moved: update this test"
+    for name in stoppers:
+        text = next((ROOT / "tests").rglob(name)).read_text()
+        assert "pytest.mark.local_servers" in text, name
