@@ -39,8 +39,8 @@ from dedup.adapters.outbound.clickhouse.event_repository import (
     LOOKUP_CHUNK,
     ClickHouseEventRepository,
 )
-from dedup.adapters.outbound.clickhouse.executors import ServerExecutor
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident, qualified
+from dedup.adapters.outbound.clickhouse.server_executor import ServerExecutor
 from dedup.adapters.outbound.clickhouse.url import ServerUrl, parse_server_url
 from dedup.adapters.outbound.redis_stored_filter import RedisStoredFilter
 from dedup.application.refill_stored_filter import RefillStoredFilter

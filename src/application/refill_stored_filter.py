@@ -20,7 +20,7 @@ class RefillStoredFilter:
     Until a filter is complete, the worker looks every fingerprint up in ClickHouse, as if
     there were no filter: slower, never wrong. `settle` must be longer than an insert can
     take, so an insert whose filter bits were lost is in ClickHouse when the refill reads it
-    (the argument is in redis_stored_filter.py). Safe to run anywhere, any number of times:
+    (the argument is in docs/stored-filter.md). Safe to run anywhere, any number of times:
     a lock lets one process refill a filter at a time.
     """
 

@@ -12,9 +12,11 @@ import pytest
 import redis
 from celery import Celery
 from dedup.adapters.outbound.celery_queue import CeleryQueue
-from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor, Executor, ServerExecutor
+from dedup.adapters.outbound.clickhouse.chdb_executor import ChdbExecutor
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.migration_runner import MigrationRunner
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident
+from dedup.adapters.outbound.clickhouse.server_executor import ServerExecutor
 from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from dedup.domain.errors import BackendUnavailableError
 from dedup.infrastructure.celery_app import create_celery_app

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from dedup.adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
-from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, qualified
 from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore

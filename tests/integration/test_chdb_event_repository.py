@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from dedup.adapters.outbound.clickhouse.chdb_executor import ChdbExecutor
 from dedup.adapters.outbound.clickhouse.event_repository import ChdbEventRepository
-from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor, Executor
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
 from dedup.adapters.outbound.clickhouse.migration_runner import MigrationRunner
 from dedup.domain.event import Event

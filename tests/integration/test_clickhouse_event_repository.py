@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 from dedup.adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
-from dedup.adapters.outbound.clickhouse.executors import Executor, ServerExecutor
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
 from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, qualified
+from dedup.adapters.outbound.clickhouse.server_executor import ServerExecutor
 from dedup.domain.errors import BackendUnavailableError
 from dedup.domain.event import Event
 from dedup.domain.outcome import Duplicate

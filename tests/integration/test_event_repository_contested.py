@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from attrs import define
 from dedup.adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
-from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, qualified
 from dedup.adapters.outbound.no_stored_filter import NoStoredFilter

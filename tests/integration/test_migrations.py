@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor, Executor
+from dedup.adapters.outbound.clickhouse.chdb_executor import ChdbExecutor
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.migration_runner import (
     Migration,
     MigrationError,

@@ -27,8 +27,8 @@ from bench.lookup import (
     rows_for,
     verify,
 )
+from dedup.adapters.outbound.clickhouse.chdb_executor import ChdbExecutor
 from dedup.adapters.outbound.clickhouse.event_repository import ChdbEventRepository
-from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor
 from dedup.adapters.outbound.clickhouse.miniorm import Statement
 from dedup.adapters.outbound.clickhouse.tables import EVENT_FINGERPRINTS
 from dedup.domain.event import Holder

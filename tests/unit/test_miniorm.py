@@ -9,12 +9,7 @@ from uuid import UUID
 
 import pytest
 from dedup.adapters.outbound.clickhouse import rowbinary
-from dedup.adapters.outbound.clickhouse.executors import (
-    ChdbExecutor,
-    chdb_param,
-    server_query,
-    server_value,
-)
+from dedup.adapters.outbound.clickhouse.chdb_executor import ChdbExecutor, chdb_param
 from dedup.adapters.outbound.clickhouse.miniorm import (
     Column,
     Param,
@@ -25,6 +20,7 @@ from dedup.adapters.outbound.clickhouse.miniorm import (
     listed,
     select,
 )
+from dedup.adapters.outbound.clickhouse.server_executor import server_query, server_value
 from dedup.adapters.outbound.clickhouse.tables import EVENT_DUPLICATES, EVENT_FINGERPRINTS
 
 HOSTILE = [

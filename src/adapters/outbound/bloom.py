@@ -1,20 +1,6 @@
 """The shape of the stored-fingerprint filter, shared by its Redis and in-memory homes.
 
-A blocked Bloom filter: each fingerprint lives in one 32-bit block (from its first 8 bytes)
-as up to 5 bits (one from each of the next 5 bytes). Fingerprints are BLAKE2b
-digests, so their bytes are already uniform: no further hashing. One block per fingerprint
-means one read to test it and one atomic read-or-write to add it, which is what lets Redis
-do a batch in one script call.
-
-The bitmap is a string of 32-bit big-endian blocks, `BITFIELD ... i32 #n` order: block 0 is the
-header (its state), blocks 1..blocks hold the bits. `bitmap()` builds the same bytes locally.
-
-Generations: a filter answers for the dedup window, and Bloom filters cannot forget, so they
-rotate. Generation g spans [g*L, (g+1)*L) with L the window, and filter g holds every
-fingerprint received from the start of generation g-1 on: a lookup during g needs nothing
-older (now - window >= start of g-1). An event received at r is added to the filters of
-gen(r) and gen(r)+1, and of gen(r - skew) too, so an API clock a little ahead of a worker's
-does not put it only in filters that worker has not reached yet.
+A blocked Bloom filter that rotates by generation; docs/stored-filter.md has the whole story.
 """
 
 from __future__ import annotations
@@ -48,7 +34,13 @@ def _signed(mask: int) -> int:
 
 @frozen
 class BloomLayout:
-    """Where each fingerprint's bits go in a filter of `blocks` 32-bit blocks."""
+    """Where each fingerprint's bits go in a filter of `blocks` 32-bit blocks.
+
+    Block 0 is the header (the state), blocks 1.. the bits, big-endian in `BITFIELD i32 #n`
+    order. One block per fingerprint means one read to test it and one atomic read-or-write
+    to add it, which lets Redis do a batch in one script call. Fingerprints are BLAKE2b
+    digests, so their bytes are already uniform: no further hashing.
+    """
 
     blocks: int
 
@@ -94,7 +86,11 @@ class BloomLayout:
 
 @frozen
 class Generations:
-    """Filters rotate every `length` (the dedup window); see the module docstring."""
+    """Filters rotate every `length` L (the dedup window), since a Bloom filter cannot forget.
+
+    Generation g spans [g*L, (g+1)*L) and its filter holds every fingerprint received from
+    the start of g-1 on, so a lookup during g needs nothing older (now - L >= start of g-1).
+    """
 
     length: timedelta
 

@@ -1,16 +1,18 @@
 """The ClickHouse adapter: MiniORM, executors (server, chDB), the EventRepository, migrations."""
 
+from dedup.adapters.outbound.clickhouse.chdb_executor import ChdbExecutor
 from dedup.adapters.outbound.clickhouse.event_repository import (
     ChdbEventRepository,
     ClickHouseEventRepository,
 )
-from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor, Executor, ServerExecutor
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
 from dedup.adapters.outbound.clickhouse.migration_runner import (
     MigrationError,
     MigrationRunner,
     MigrationStatus,
 )
+from dedup.adapters.outbound.clickhouse.server_executor import ServerExecutor
 from dedup.adapters.outbound.clickhouse.url import (
     chdb_executor_from_url,
     database_from_url,

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Self, TypeVar
 
 from attrs import define
-from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.column_types import STRING
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.mappers import (
     Row,
     holder_from_row,
@@ -59,7 +60,7 @@ WRITE_MARK_MARGIN_S = 60
 # of the primary key, so a window of hundreds of millions never sits in memory at once.
 HISTORY_PAGES = 256
 # The virtual column naming the part a row is read from.
-_PART = Column("_part", "String")
+_PART = Column("_part", STRING)
 
 T = TypeVar("T")
 
@@ -102,11 +103,16 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
         cls, url: str, *, window_seconds: int, clock: Callable[[], datetime] = utc_now
     ) -> Self:
         return cls(
-            executor=server_executor_from_url(url),
+            executor=cls.executor_from_url(url),
             database=database_from_url(url),
             window_seconds=window_seconds,
             clock=clock,
         )
+
+    @staticmethod
+    def executor_from_url(url: str) -> Executor:
+        """The engine from_url opens: a server (`clickhouse://`)."""
+        return server_executor_from_url(url)
 
     def owners(self, fingerprints: Collection[EventFingerprint]) -> dict[EventFingerprint, Holder]:
         if not fingerprints:
@@ -235,13 +241,7 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
 class ChdbEventRepository(ClickHouseEventRepository):
     """The same tables and queries in the embedded chDB engine (`chdb://PATH`)."""
 
-    @classmethod
-    def from_url(
-        cls, url: str, *, window_seconds: int, clock: Callable[[], datetime] = utc_now
-    ) -> Self:
-        return cls(
-            executor=chdb_executor_from_url(url),
-            database=database_from_url(url),
-            window_seconds=window_seconds,
-            clock=clock,
-        )
+    @staticmethod
+    def executor_from_url(url: str) -> Executor:
+        """The engine from_url opens: chDB in this process (`chdb://PATH`)."""
+        return chdb_executor_from_url(url)

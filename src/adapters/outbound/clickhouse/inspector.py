@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from attrs import frozen
-from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.mappers import duplicate_from_row, event_from_row
 from dedup.adapters.outbound.clickhouse.miniorm import count, select
 from dedup.adapters.outbound.clickhouse.tables import (

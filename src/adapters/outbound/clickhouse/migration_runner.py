@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from importlib.resources.abc import Traversable
 
 from attrs import define, frozen
-from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident, select
 from dedup.adapters.outbound.clickhouse.tables import SCHEMA_MIGRATIONS
 from dedup.domain.errors import DedupError

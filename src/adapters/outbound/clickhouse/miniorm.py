@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from attrs import evolve, frozen
+from attrs import evolve, field, frozen
+from dedup.adapters.outbound.clickhouse.column_types import Array, ColumnType, as_column_type
 
 
 def ident(name: str) -> str:
@@ -19,10 +20,10 @@ def qualified(database: str, name: str) -> str:
 
 @frozen
 class Column:
-    """A column and its ClickHouse type, e.g. `FixedString(16)`."""
+    """A column and its ClickHouse type, e.g. `FixedString(16)` (a spelling is read as one)."""
 
     name: str
-    type: str
+    type: ColumnType = field(converter=as_column_type)
 
 
 @frozen
@@ -57,7 +58,7 @@ class Param:
     """A value bound to a statement, with the ClickHouse type it is compared as."""
 
     value: Any
-    type: str
+    type: ColumnType = field(converter=as_column_type)
 
 
 Part = str | Param
@@ -114,7 +115,7 @@ def lt(column: Column, value: object) -> Condition:
 
 def among(column: Column, values: Iterable[object]) -> Condition:
     """`column IN (...)`, bound as one tuple (18.16 rejects an array here)."""
-    return Condition((ident(column.name), " IN ", Param(tuple(values), f"Array({column.type})")))
+    return Condition((ident(column.name), " IN ", Param(tuple(values), Array(column.type))))
 
 
 def listed(column: Column, values: Iterable[object]) -> Condition:

@@ -11,7 +11,9 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from attrs import define
-from dedup.adapters.outbound.clickhouse.executors import Executor
+from dedup.adapters.outbound.clickhouse import tables
+from dedup.adapters.outbound.clickhouse.column_types import STRING, UINT64
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.mappers import (
     duplicate_from_row,
     event_from_row,
@@ -31,21 +33,15 @@ from dedup.adapters.outbound.clickhouse.miniorm import (
     qualified,
     select,
 )
-from dedup.adapters.outbound.clickhouse.tables import (
-    EVENT_DUPLICATES,
-    EVENT_FINGERPRINTS,
-    EVENTS,
-    SYSTEM_PARTS,
-)
 from dedup.application.ports import PartitionStore, RestoreTarget
 from dedup.domain.archive import ArchivedTable, Partition, Record, Tally
 from dedup.domain.event import Event, EventId
 from dedup.domain.outcome import Duplicate
 
 _TABLES = {
-    ArchivedTable.EVENTS: EVENTS,
-    ArchivedTable.DUPLICATES: EVENT_DUPLICATES,
-    ArchivedTable.FINGERPRINTS: EVENT_FINGERPRINTS,
+    ArchivedTable.EVENTS: tables.EVENTS,
+    ArchivedTable.DUPLICATES: tables.EVENT_DUPLICATES,
+    ArchivedTable.FINGERPRINTS: tables.EVENT_FINGERPRINTS,
 }
 _DAYS = {ArchivedTable.EVENTS: 1, ArchivedTable.DUPLICATES: 1, ArchivedTable.FINGERPRINTS: 7}
 
@@ -86,7 +82,7 @@ class ClickHousePartitionStore(PartitionStore, RestoreTarget):
     page_rows: int = 50_000
 
     def partitions(self, table: ArchivedTable) -> list[Partition]:
-        parts = SYSTEM_PARTS
+        parts = tables.SYSTEM_PARTS
         query = select("system", parts, "partition_id").where(
             eq(parts["database"], self.database),
             eq(parts["table"], _TABLES[table].name),
@@ -122,9 +118,9 @@ class ClickHousePartitionStore(PartitionStore, RestoreTarget):
                     *_within(table, partition),
                     # modulo(), not %: the server executor's driver formats with %.
                     f" AND modulo({key}, ",
-                    Param(pages, "UInt64"),
+                    Param(pages, UINT64),
                     ") = ",
-                    Param(page, "UInt64"),
+                    Param(page, UINT64),
                 )
             )
             for row in self.executor.query(statement):
@@ -136,7 +132,7 @@ class ClickHousePartitionStore(PartitionStore, RestoreTarget):
             Statement(
                 (
                     f"ALTER TABLE {qualified(self.database, table.name)} DROP PARTITION ID ",
-                    Param(partition.partition_id, "String"),
+                    Param(partition.partition_id, STRING),
                 )
             )
         )
@@ -146,15 +142,15 @@ class ClickHousePartitionStore(PartitionStore, RestoreTarget):
         duplicates = {r.event_id: r for r in records if isinstance(r, Duplicate)}
         inserted = 0
         if events:
-            missing = self._missing(EVENTS, list(events.values()))
+            missing = self._missing(tables.EVENTS, list(events.values()))
             self.executor.insert(
-                self.database, EVENTS, [row_from_event(events[i]) for i in missing]
+                self.database, tables.EVENTS, [row_from_event(events[i]) for i in missing]
             )
             inserted += len(missing)
         if duplicates:
-            missing = self._missing(EVENT_DUPLICATES, list(duplicates.values()))
+            missing = self._missing(tables.EVENT_DUPLICATES, list(duplicates.values()))
             rows = [row_from_duplicate(duplicates[i]) for i in missing]
-            self.executor.insert(self.database, EVENT_DUPLICATES, rows)
+            self.executor.insert(self.database, tables.EVENT_DUPLICATES, rows)
             inserted += len(missing)
         return inserted
 

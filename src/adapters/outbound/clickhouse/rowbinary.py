@@ -2,37 +2,48 @@
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-_INTS = {
-    "UInt8": "<B",
-    "UInt16": "<H",
-    "UInt32": "<I",
-    "UInt64": "<Q",
-    "Int8": "<b",
-    "Int16": "<h",
-    "Int32": "<i",
-    "Int64": "<q",
-    "Float32": "<f",
-    "Float64": "<d",
-    "Bool": "<?",
+from dedup.adapters.outbound.clickhouse.column_types import (
+    STRING,
+    UUID_TYPE,
+    Array,
+    ColumnType,
+    DateTime,
+    Enum,
+    FixedString,
+    LowCardinality,
+    Named,
+    Nullable,
+    as_column_type,
+    column_type,
+)
+
+_NUMBERS: dict[ColumnType, str] = {
+    Named(name): fmt
+    for name, fmt in [
+        ("UInt8", "<B"),
+        ("UInt16", "<H"),
+        ("UInt32", "<I"),
+        ("UInt64", "<Q"),
+        ("Int8", "<b"),
+        ("Int16", "<h"),
+        ("Int32", "<i"),
+        ("Int64", "<q"),
+        ("Float32", "<f"),
+        ("Float64", "<d"),
+        ("Bool", "<?"),
+    ]
 }
-_ENUM_ITEM = re.compile(r"'((?:[^'\\]|\\.)*)'\s*=\s*(-?\d+)")
 _LOW64 = 2**64 - 1
 
 
-def enum_items(type_: str) -> dict[str, int]:
-    """The names and values of an `Enum8('a' = 1, ...)` type."""
-    return {re.sub(r"\\(.)", r"\1", name): int(value) for name, value in _ENUM_ITEM.findall(type_)}
-
-
-def _inner(type_: str, wrapper: str) -> str:
-    return type_[len(wrapper) + 1 : -1]
+def _enum_format(type_: Enum) -> str:
+    return "<b" if type_.bits == 8 else "<h"
 
 
 def _varint(value: int) -> bytes:
@@ -44,20 +55,20 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _encoder(type_: str) -> Callable[[Any], bytes]:
-    if type_ in _INTS:
-        return struct.Struct(_INTS[type_]).pack
-    if type_ == "String":
+def _encoder(type_: ColumnType) -> Callable[[Any], bytes]:
+    if fmt := _NUMBERS.get(type_):
+        return struct.Struct(fmt).pack
+    if type_ == STRING:
         return lambda v: _varint(len(b := v.encode() if isinstance(v, str) else v)) + b
-    if type_.startswith("FixedString("):
-        size = int(_inner(type_, "FixedString"))
+    if isinstance(type_, FixedString):
+        size = type_.size
         return lambda v: v.ljust(size, b"\0") if len(v) <= size else _too_long(v, size)
-    if type_ == "UUID":
+    if type_ == UUID_TYPE:
         return lambda v: struct.pack("<QQ", v.int >> 64, v.int & _LOW64)
-    if type_ == "DateTime" or type_.startswith("DateTime("):
+    if isinstance(type_, DateTime):
         return lambda v: struct.pack("<I", int(v.timestamp()))
-    if type_.startswith(("Enum8(", "Enum16(")):
-        items, fmt = enum_items(type_), "<b" if type_.startswith("Enum8") else "<h"
+    if isinstance(type_, Enum):
+        items, fmt = dict(type_.items), _enum_format(type_)
         return lambda v: struct.pack(fmt, items[v])
     raise TypeError(f"no RowBinary encoder for {type_}")
 
@@ -66,9 +77,9 @@ def _too_long(value: bytes, size: int) -> bytes:
     raise ValueError(f"{value!r} is longer than FixedString({size})")
 
 
-def encode(types: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+def encode(types: Sequence[ColumnType | str], rows: Iterable[Sequence[Any]]) -> bytes:
     """Rows of Python values (str, bytes, UUID, aware datetime, int, enum name) as RowBinary."""
-    encoders = [_encoder(type_) for type_ in types]
+    encoders = [_encoder(as_column_type(type_)) for type_ in types]
     out = bytearray()
     for row in rows:
         for encode_value, value in zip(encoders, row, strict=True):
@@ -108,35 +119,34 @@ class _Reader:
         return self.pos >= len(self.data)
 
 
-def _decoder(type_: str) -> Callable[[_Reader], Any]:  # noqa: PLR0911 — a branch per type
-    if type_ in _INTS:
-        fmt = _INTS[type_]
-        return lambda r: r.unpack(fmt)
-    if type_ == "String":
+def _decoder(type_: ColumnType) -> Callable[[_Reader], Any]:  # noqa: PLR0911 — one per type
+    if fmt := _NUMBERS.get(type_):
+        number: str = fmt  # bound for the lambda: a narrowed name does not stay narrowed in it
+        return lambda r: r.unpack(number)
+    if type_ == STRING:
         return lambda r: r.string().decode()
-    if type_.startswith("FixedString("):
-        size = int(_inner(type_, "FixedString"))
+    if isinstance(type_, FixedString):
+        size = type_.size
         return lambda r: r.take(size)
-    if type_ == "UUID":
+    if type_ == UUID_TYPE:
         return lambda r: UUID(int=(r.unpack("<Q") << 64) | r.unpack("<Q"))
-    if type_ == "DateTime" or type_.startswith("DateTime("):
+    if isinstance(type_, DateTime):
         return lambda r: datetime.fromtimestamp(r.unpack("<I"), UTC)
-    if type_.startswith(("Enum8(", "Enum16(")):
-        names = {value: name for name, value in enum_items(type_).items()}
-        fmt = "<b" if type_.startswith("Enum8") else "<h"
+    if isinstance(type_, Enum):
+        names, fmt = {value: name for name, value in type_.items}, _enum_format(type_)
         return lambda r: names[r.unpack(fmt)]
-    if type_.startswith("Nullable("):
-        inner = _decoder(_inner(type_, "Nullable"))
+    if isinstance(type_, Nullable):
+        inner = _decoder(type_.inner)
         return lambda r: None if r.take(1)[0] else inner(r)
-    if type_.startswith("LowCardinality("):
-        return _decoder(_inner(type_, "LowCardinality"))
-    if type_.startswith("Array("):
-        item = _decoder(_inner(type_, "Array"))
+    if isinstance(type_, LowCardinality):
+        return _decoder(type_.inner)
+    if isinstance(type_, Array):
+        item = _decoder(type_.inner)
         return lambda r: [item(r) for _ in range(r.varint())]
     raise TypeError(f"no RowBinary decoder for {type_}")
 
 
-def decode_with_names_and_types(data: bytes) -> tuple[list[str], list[Any]]:
+def decode_with_names_and_types(data: bytes) -> tuple[list[ColumnType], list[Any]]:
     """The column types and rows of a `RowBinaryWithNamesAndTypes` result."""
     if not data:
         return [], []
@@ -144,7 +154,7 @@ def decode_with_names_and_types(data: bytes) -> tuple[list[str], list[Any]]:
     width = reader.varint()
     for _ in range(width):
         reader.string()  # a name may be an expression with a binary literal in it: unused
-    types = [reader.string().decode() for _ in range(width)]
+    types = [column_type(reader.string().decode()) for _ in range(width)]
     decoders = [_decoder(type_) for type_ in types]
     rows = []
     while not reader.done:

@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+from dedup.adapters.outbound.clickhouse.column_types import (
+    STRING,
+    UINT8,
+    UINT32,
+    UINT64,
+    UTC_DATETIME,
+    UUID_TYPE,
+    Enum,
+    FixedString,
+)
 from dedup.adapters.outbound.clickhouse.miniorm import Column, Table
 
-UTC_DATETIME = "DateTime('UTC')"
-DUPLICATE_KIND = "Enum8('content' = 1, 'key_conflict' = 2)"
+DIGEST = FixedString(16)
+DUPLICATE_KIND = Enum(bits=8, items=(("content", 1), ("key_conflict", 2)))
 # One place to tune the lookup table's granularity (DESIGN.md §4: keep the batch lookup cheap).
 FINGERPRINTS_INDEX_GRANULARITY = 1024
+
+# Columns several tables share, declared once so they cannot drift apart.
+EVENT_ID = Column("event_id", UUID_TYPE)
+FINGERPRINT = Column("fingerprint", DIGEST)
+CONTENT = Column("content", DIGEST)
+RECEIVED_AT = Column("received_at", UTC_DATETIME)
 
 EVENTS = Table(
     name="events",
     columns=(
-        Column("event_id", "UUID"),
-        Column("fingerprint", "FixedString(16)"),
-        Column("content", "FixedString(16)"),
-        Column("received_at", UTC_DATETIME),
-        Column("source", "String"),
-        Column("payload", "String"),
-        Column("version", "UInt64"),
+        EVENT_ID,
+        FINGERPRINT,
+        CONTENT,
+        RECEIVED_AT,
+        Column("source", STRING),
+        Column("payload", STRING),
+        Column("version", UINT64),
     ),
     engine="ReplacingMergeTree(version) PARTITION BY toYYYYMMDD(received_at) ORDER BY fingerprint",
 )
@@ -26,10 +42,10 @@ EVENTS = Table(
 EVENT_FINGERPRINTS = Table(
     name="event_fingerprints",
     columns=(
-        Column("fingerprint", "FixedString(16)"),
-        Column("event_id", "UUID"),
-        Column("content", "FixedString(16)"),
-        Column("received_at", UTC_DATETIME),
+        FINGERPRINT,
+        EVENT_ID,
+        CONTENT,
+        RECEIVED_AT,
     ),
     engine=(
         "ReplacingMergeTree() PARTITION BY toMonday(received_at) ORDER BY (fingerprint, event_id) "
@@ -40,10 +56,10 @@ EVENT_FINGERPRINTS = Table(
 EVENT_DUPLICATES = Table(
     name="event_duplicates",
     columns=(
-        Column("event_id", "UUID"),
-        Column("fingerprint", "FixedString(16)"),
-        Column("original_event_id", "UUID"),
-        Column("received_at", UTC_DATETIME),
+        EVENT_ID,
+        FINGERPRINT,
+        Column("original_event_id", UUID_TYPE),
+        RECEIVED_AT,
         Column("kind", DUPLICATE_KIND),
     ),
     engine="ReplacingMergeTree() PARTITION BY toYYYYMMDD(received_at) ORDER BY event_id",
@@ -54,12 +70,12 @@ EVENT_DUPLICATES = Table(
 SCHEMA_MIGRATIONS = Table(
     name="schema_migrations",
     columns=(
-        Column("version", "UInt32"),
-        Column("name", "String"),
-        Column("checksum", "String"),
+        Column("version", UINT32),
+        Column("name", STRING),
+        Column("checksum", STRING),
         Column("applied_at", UTC_DATETIME),
-        Column("applied", "UInt8"),
-        Column("seq", "UInt64"),
+        Column("applied", UINT8),
+        Column("seq", UINT64),
     ),
     engine="ReplacingMergeTree(seq) ORDER BY version",
 )
@@ -70,13 +86,10 @@ MIGRATED_TABLES = (EVENTS, EVENT_FINGERPRINTS, EVENT_DUPLICATES)
 SYSTEM_PARTS = Table(
     name="parts",
     columns=(
-        Column("database", "String"),
-        Column("table", "String"),
-        Column("name", "String"),
-        Column("partition_id", "String"),
-        Column("active", "UInt8"),
+        *(Column(name, STRING) for name in ("database", "table", "name", "partition_id")),
+        Column("active", UINT8),
         # Bound as UTC text on chDB; the column itself is the server time zone's, same instant.
-        Column("modification_time", "DateTime('UTC')"),
+        Column("modification_time", UTC_DATETIME),
     ),
     engine="SystemParts",
 )

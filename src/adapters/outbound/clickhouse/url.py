@@ -5,7 +5,9 @@ from __future__ import annotations
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from attrs import frozen
-from dedup.adapters.outbound.clickhouse.executors import ChdbExecutor, Executor, ServerExecutor
+from dedup.adapters.outbound.clickhouse.chdb_executor import ChdbExecutor
+from dedup.adapters.outbound.clickhouse.executor import Executor
+from dedup.adapters.outbound.clickhouse.server_executor import ServerExecutor
 
 DEFAULT_DATABASE = "dedup"
 

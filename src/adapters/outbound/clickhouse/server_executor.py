@@ -1,0 +1,143 @@
+"""The Executor on a ClickHouse server, over the native protocol (clickhouse-driver)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from attrs import define, field
+from dedup.adapters.outbound.clickhouse.column_types import STRING, Array, ColumnType, column_type
+from dedup.adapters.outbound.clickhouse.executor import BACKEND, Executor
+from dedup.adapters.outbound.clickhouse.mappers import Row, utc
+from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, Table, ident, qualified
+from dedup.domain.errors import BackendUnavailableError
+
+
+class _Verbatim:
+    """Text clickhouse-driver puts into the query as is: it has no escaping for these types."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_BYTE_ESCAPES = tuple(f"\\x{byte:02X}" for byte in range(256))
+
+
+def server_value(value: Any) -> Any:
+    """A bound value in the form clickhouse-driver's client-side substitution renders right."""
+    if isinstance(value, bytes):
+        # Only hex digits reach the SQL: every byte becomes a \xNN escape in a string literal.
+        return _Verbatim("'" + "".join(map(_BYTE_ESCAPES.__getitem__, value)) + "'")
+    if isinstance(value, datetime):
+        return _Verbatim(f"toDateTime({int(utc(value).timestamp())})")
+    if isinstance(value, str | int | UUID):
+        return value  # the driver escapes these itself
+    raise TypeError(f"cannot bind {type(value).__name__}")
+
+
+def server_query(statement: Statement) -> tuple[str, dict[str, Any] | None, list[dict[str, Any]]]:
+    """The SQL, its substituted values, and each bound set as an external table.
+
+    A set (`column IN ...`, bound as `Array(T)`) travels beside the query as a temporary table
+    in the native format rather than as literals in its text: the server neither parses
+    thousands of literals nor limits their number (max_query_size), and one query scans the
+    table once for a whole batch, where literal chunks would scan it once per chunk.
+    """
+    sets: list[dict[str, Any]] = []
+
+    def placeholder(name: str, param: Param) -> str:
+        if isinstance(param.type, Array):
+            table = f"_{name}"
+            sets.append(
+                {
+                    "name": table,
+                    "structure": [("value", param.type.inner.sql)],
+                    "data": [(value,) for value in param.value],
+                }
+            )
+            return table
+        return f"%({name})s"
+
+    sql, params = statement.render(placeholder)
+    values = {
+        name: server_value(p.value) for name, p in params.items() if not isinstance(p.type, Array)
+    }
+    return sql, values or None, sets
+
+
+def _from_server(value: Any, type_: ColumnType) -> Any:
+    # strings_as_bytes hands every string back as bytes; only FixedString is meant as bytes.
+    if type_ == STRING:
+        return value.decode()
+    if isinstance(value, datetime):
+        return utc(value)
+    return value
+
+
+@define
+class ServerExecutor(Executor):
+    """A ClickHouse server over the native protocol; the client connects on first use."""
+
+    host: str = "127.0.0.1"
+    port: int = 9000
+    user: str = "default"
+    password: str = ""
+    connect_timeout: float = 5.0
+    _client: Any = field(default=None, init=False)
+    # One connection, not safe to share: the readiness probe and the writer take turns.
+    _lock: threading.RLock = field(factory=threading.RLock, init=False)
+
+    def _driver(self) -> Any:
+        if self._client is None:
+            from clickhouse_driver import Client  # type: ignore[import-untyped]
+
+            # strings_as_bytes: FixedString digests must come back byte-exact, not decoded.
+            self._client = Client(
+                host=self.host,
+                port=self.port,
+                user=self.user,
+                password=self.password,
+                database="default",
+                connect_timeout=self.connect_timeout,
+                settings={"strings_as_bytes": True},
+            )
+        return self._client
+
+    def _run(self, sql: str, params: Any = None, **kwargs: Any) -> Any:
+        from clickhouse_driver.errors import Error  # type: ignore[import-untyped]
+
+        try:
+            with self._lock:
+                return self._driver().execute(sql, params, **kwargs)
+        except (Error, OSError, EOFError) as exc:
+            raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
+
+    def query(self, statement: Statement) -> list[Row]:
+        sql, values, sets = server_query(statement)
+        rows, columns = self._run(sql, values, with_column_types=True, external_tables=sets)
+        types = [column_type(spelling) for _name, spelling in columns]
+        return [tuple(_from_server(v, t) for v, t in zip(row, types, strict=True)) for row in rows]
+
+    def execute(self, statement: Statement) -> None:
+        sql, values, sets = server_query(statement)
+        self._run(sql, values, external_tables=sets)
+
+    def insert(self, database: str, table: Table, rows: Sequence[Row]) -> None:
+        strings = [column.type == STRING for column in table.columns]
+        encoded = [
+            tuple(v.encode() if s else v for v, s in zip(row, strings, strict=True)) for row in rows
+        ]
+        names = ", ".join(ident(name) for name in table.names)
+        self._run(f"INSERT INTO {qualified(database, table.name)} ({names}) VALUES", encoded)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.disconnect()
+                self._client = None

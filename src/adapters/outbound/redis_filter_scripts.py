@@ -1,0 +1,162 @@
+"""The stored filter's Lua scripts, and a typed call for each: one round trip per batch.
+
+docs/stored-filter.md has the layout and the refill protocol; each script here carries the
+part of the argument that it keeps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from dedup.adapters.outbound.redis_filter_keys import GenerationKeys
+from dedup.domain.errors import BackendUnavailableError
+
+# Ops per BITFIELD call inside the scripts: Lua's unpack() is limited by its C stack.
+_CHUNK = "1000"
+
+# A state counts only on the server (run_id) that set it: a restart that reloads an AOF or
+# RDB file, or a failover to a replica, may keep the header but not the last second of bits,
+# so anywhere else the filter starts again from INCOMPLETE. KEYS[1] is the filter (its header
+# in block 0, so a flush or eviction takes header and bits together), KEYS[2] the run_id.
+_STATE = """
+local function run_id()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+end
+local function state()
+  local s = redis.call('BITFIELD', KEYS[1], 'GET', 'i32', '#0')[1]
+  if s ~= 0 and redis.call('GET', KEYS[2]) ~= run_id() then
+    redis.call('BITFIELD', KEYS[1], 'SET', 'i32', '#0', 0)
+    return 0
+  end
+  return s
+end
+local function set_state(s, expire_at)
+  redis.call('BITFIELD', KEYS[1], 'SET', 'i32', '#0', s)
+  redis.call('SET', KEYS[2], run_id())
+  redis.call('EXPIREAT', KEYS[1], expire_at)
+  redis.call('EXPIREAT', KEYS[2], expire_at)
+end
+"""
+
+# Both batch scripts read the blocks of (block, mask) pairs, `chunk` at a time, and hand each
+# chunk's offsets, current values and masks to `visit`.
+_EACH_CHUNK = """
+local function each_chunk(packed, chunk, visit)
+  local n = #packed / 8
+  for first = 0, n - 1, chunk do
+    local get, masks = {}, {}
+    for i = first, math.min(n, first + chunk) - 1 do
+      local block, mask = struct.unpack('>I4i4', packed, i * 8 + 1)
+      get[#get + 1] = 'GET'; get[#get + 1] = 'i32'; get[#get + 1] = '#' .. block
+      masks[#masks + 1] = mask
+    end
+    visit(get, redis.call('BITFIELD', KEYS[1], unpack(get)), masks)
+  end
+end
+"""
+
+# A flag per fingerprint, '1' where all its bits are set; none unless the filter is COMPLETE.
+_PROBE = (
+    _STATE
+    + _EACH_CHUNK
+    + """
+if state() ~= 2 then return {0, ''} end
+local held = {}
+each_chunk(ARGV[1], tonumber(ARGV[2]), function(_, values, masks)
+  for i = 1, #values do
+    held[#held + 1] = (bit.band(values[i], masks[i]) == masks[i]) and '1' or '0'
+  end
+end)
+return {2, table.concat(held)}
+"""
+)
+
+# OR each mask into its block inside the script: BITFIELD cannot OR, and a read-then-write
+# from Python would lose bits when two workers add to one block at once.
+_ADD = (
+    _EACH_CHUNK
+    + """
+each_chunk(ARGV[1], tonumber(ARGV[2]), function(get, old, masks)
+  local set = {}
+  for i = 1, #old do
+    set[#set + 1] = 'SET'; set[#set + 1] = 'i32'; set[#set + 1] = get[3 * i]
+    set[#set + 1] = bit.bor(old[i], masks[i])
+  end
+  redis.call('BITFIELD', KEYS[1], unpack(set))
+end)
+redis.call('EXPIREAT', KEYS[1], ARGV[3])
+return 1
+"""
+)
+
+_STATE_OF = _STATE + "\nreturn state()\n"
+
+# Refill, step 1: INCOMPLETE -> REFILLING under the lock (KEYS[3]). From here on, a loss
+# erases this header with the bits, so finish() can tell that one happened.
+_BEGIN = (
+    _STATE
+    + """
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[1]) then return -1 end
+if state() == 2 then redis.call('DEL', KEYS[3]) return 2 end
+set_state(1, ARGV[2])
+return 1
+"""
+)
+
+# Refill, step 3: only a filter still REFILLING (no loss since begin) takes the upload
+# (KEYS[4]) and becomes COMPLETE; the lock (KEYS[3]) and upload go either way.
+_FINISH = (
+    _STATE
+    + """
+local done = 0
+if state() == 1 then
+  redis.call('BITOP', 'OR', KEYS[1], KEYS[1], KEYS[4])
+  set_state(2, ARGV[1])
+  done = 1
+end
+redis.call('DEL', KEYS[3], KEYS[4])
+return done
+"""
+)
+
+
+class FilterScripts:
+    """The scripts, registered on one client; every driver error is a BackendUnavailableError."""
+
+    def __init__(self, client: redis.Redis[Any]) -> None:
+        self._probe = client.register_script(_PROBE)
+        self._add = client.register_script(_ADD)
+        self._state_of = client.register_script(_STATE_OF)
+        self._begin = client.register_script(_BEGIN)
+        self._finish = client.register_script(_FINISH)
+
+    def probe(self, keys: GenerationKeys, packed: bytes) -> tuple[int, bytes]:
+        """The filter's state, and a flag (b"1" or b"0") per packed fingerprint if COMPLETE."""
+        state, held = _call(self._probe, keys.state, [packed, _CHUNK])
+        return int(state), bytes(held)
+
+    def add(
+        self, pipe: redis.client.Pipeline[Any], keys: GenerationKeys, packed: bytes, expire_at: int
+    ) -> None:
+        """Queue, on the pipeline, the addition of the packed fingerprints to the filter."""
+        self._add([keys.filter], [packed, _CHUNK, expire_at], pipe)
+
+    def state_of(self, pipe: redis.client.Pipeline[Any], keys: GenerationKeys) -> None:
+        """Queue a read of the filter's state on the pipeline."""
+        self._state_of(keys.state, [], pipe)
+
+    def begin(self, keys: GenerationKeys, *, lock_seconds: int, expire_at: int) -> int:
+        """The state after trying to begin: REFILLING if this call began it, -1 if locked."""
+        return int(_call(self._begin, [*keys.state, keys.lock], [lock_seconds, expire_at]))
+
+    def finish(self, keys: GenerationKeys, *, expire_at: int) -> bool:
+        """Whether the uploaded bitmap went in and the filter is COMPLETE."""
+        return bool(_call(self._finish, [*keys.state, keys.lock, keys.refill], [expire_at]))
+
+
+def _call(script: Any, keys: list[str], args: list[Any]) -> Any:
+    try:
+        return script(keys, args)
+    except redis.RedisError as exc:
+        raise BackendUnavailableError("redis", str(exc)) from exc
