@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
@@ -50,6 +51,17 @@ def build_archive_tools(settings: Settings, progress: Progress) -> ArchiveTools:
     )
 
 
+@contextmanager
+def _tools(settings: Settings, build: Build, out: TextIO) -> Iterator[ArchiveTools]:
+    """The tools of one command, progress shown on `out`; closed however the command ends."""
+    with console_progress(out) as progress:
+        tools = build(settings, progress)
+        try:
+            yield tools
+        finally:
+            tools.close()
+
+
 def archive(
     settings: Settings,
     *,
@@ -61,8 +73,7 @@ def archive(
 ) -> int:
     """Archive and purge once; 0 when done or when another run is already at it."""
     out, err = out or sys.stdout, err or sys.stderr
-    with console_progress(out) as progress:
-        tools = build(settings, progress)
+    with _tools(settings, build, out) as tools:
         try:
             report = tools.retention.execute(older_than=older_than, dry_run=dry_run)
         except (BackendUnavailableError, ArchiveError) as exc:
@@ -72,8 +83,6 @@ def archive(
                 file=err,
             )
             return 1
-        finally:
-            tools.close()
     if report is None:
         print(
             f"dedup archive: already running (lock {lock_path(settings)}); nothing to do", file=out
@@ -93,8 +102,7 @@ def restore(
 ) -> int:
     """Verify every file, then put back the rows not stored yet; 1 when refused or stopped."""
     out, err = out or sys.stdout, err or sys.stderr
-    with console_progress(out) as progress:
-        tools = build(settings, progress)
+    with _tools(settings, build, out) as tools:
         try:
             with exclusively(tools.lock) as acquired:
                 if not acquired:
@@ -111,8 +119,6 @@ def restore(
         except BackendUnavailableError as exc:
             print(f"dedup restore: stopped: {exc}; running it again is safe", file=err)
             return 1
-        finally:
-            tools.close()
     rows = sum(f.rows for f in restored)
     inserted = sum(f.inserted for f in restored)
     print(

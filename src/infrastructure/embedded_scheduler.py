@@ -9,12 +9,13 @@ from datetime import datetime
 from pathlib import Path
 
 from celery.schedules import crontab
+from dedup.infrastructure.background import Background
 from dedup.infrastructure.clock import utc_now
 
 log = logging.getLogger(__name__)
 
 
-class RetentionScheduler:
+class RetentionScheduler(Background):
     """Runs `job` whenever the crontab is due; the last run is kept in a file across restarts."""
 
     def __init__(
@@ -26,22 +27,12 @@ class RetentionScheduler:
         clock: Callable[[], datetime] = utc_now,
         max_sleep: float = 60.0,
     ) -> None:
+        super().__init__("retention-scheduler")
         self._schedule = schedule
         self._job = job
         self._state = state_file
         self._clock = clock
         self._max_sleep = max_sleep
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="retention-scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def last_run(self) -> datetime:
         """When the job last ran; a first start counts as a run, so it waits for the schedule."""
@@ -58,9 +49,9 @@ class RetentionScheduler:
         temporary.write_text(when.isoformat())
         temporary.replace(self._state)
 
-    def _run(self) -> None:
+    def loop(self, stopping: threading.Event) -> None:
         last = self.last_run()
-        while not self._stopping.is_set():
+        while not stopping.is_set():
             due, wait = self._schedule.is_due(last)
             if due:
                 last = self._clock()
@@ -69,4 +60,4 @@ class RetentionScheduler:
                     self._job()
                 except Exception:  # the job is idempotent; the next schedule finishes it
                     log.exception("scheduled retention run failed")
-            self._stopping.wait(min(max(float(wait), 0.1), self._max_sleep))
+            stopping.wait(min(max(float(wait), 0.1), self._max_sleep))

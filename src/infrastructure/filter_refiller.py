@@ -11,31 +11,23 @@ import logging
 import threading
 from collections.abc import Callable
 
+from dedup.infrastructure.background import Background
+
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 30.0
 
 
-class FilterRefiller:
+class FilterRefiller(Background):
     def __init__(self, job: Callable[[], object], *, interval: float = INTERVAL_SECONDS) -> None:
+        super().__init__("filter-refiller")
         self._job = job
         self._interval = interval
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="filter-refiller", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
+    def loop(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
             try:
                 self._job()
             except Exception:
                 log.exception("stored filter refill failed; retrying in %.0f s", self._interval)
-            self._stopping.wait(self._interval)
+            stopping.wait(self._interval)

@@ -59,4 +59,4 @@ def test_a_failing_job_does_not_stop_the_scheduler(tmp_path: Path) -> None:
     finally:
         scheduler.stop()
     assert calls
-    assert scheduler._thread is not None and not scheduler._thread.is_alive()
+    assert not scheduler.running

@@ -69,6 +69,16 @@ class _BatchOperation(Operation):
         )
 
 
+def _sender(request: Request[Any, Any, Any]) -> tuple[BodyReader, str, str | None]:
+    """What an ingest request brings besides its body: the reader, its source and its key."""
+    write_keys: WriteKeys = request.app.state.write_keys
+    return (
+        request.app.state.body_reader,
+        write_keys.source_of(request.headers),
+        (idempotency_key(request.headers)),
+    )
+
+
 class EventsController(Controller):
     """Ingest: one event or a batch, queued durably before the answer."""
 
@@ -85,11 +95,7 @@ class EventsController(Controller):
     async def accept_event(
         self, request: Request[Any, Any, Any], accept_events: NamedDependency[AcceptEvents]
     ) -> EventAccepted:
-        write_keys: WriteKeys = request.app.state.write_keys
-        body_reader: BodyReader = request.app.state.body_reader
-        headers = request.headers
-        source = write_keys.source_of(headers)
-        key = idempotency_key(headers)
+        body_reader, source, key = _sender(request)
         payload = await body_reader.read_object(request)
         [event_id] = await accept_events.execute([payload], source=source, key=key)
         record_accepted(1, batch=False)
@@ -105,11 +111,7 @@ class EventsController(Controller):
     async def accept_batch(
         self, request: Request[Any, Any, Any], accept_events: NamedDependency[AcceptEvents]
     ) -> BatchAccepted:
-        write_keys: WriteKeys = request.app.state.write_keys
-        body_reader: BodyReader = request.app.state.body_reader
-        headers = request.headers
-        source = write_keys.source_of(headers)
-        key = idempotency_key(headers)
+        body_reader, source, key = _sender(request)
         payloads = await body_reader.read_array(request)
         event_ids = await accept_events.execute(payloads, source=source, key=key, batch=True)
         record_accepted(len(event_ids), batch=True)
