@@ -56,7 +56,7 @@ class CeleryQueue(Queue):
         # Declared with every new connection, so a dead letter always has somewhere to go.
         self._dead = dead_letter_queue_of(self._events)
         self._messages = CeleryTaskMessages.to(self._events, app=app, task_name=task_name)
-        self._url = _aiormq_url(app)
+        self._url = aiormq_url(app)
         self._timeout = timeout_seconds
         self._stats = CommitStats()
         self._new_committer = partial(
@@ -190,7 +190,7 @@ class _LoopPublisher:
         await self.channel.aclose()
 
 
-def _aiormq_url(app: Celery) -> URL:
+def aiormq_url(app: Celery) -> URL:
     """The app's broker as an aiormq URL: kombu parses it (pyamqp://, `//` for vhost /)."""
     with app.connection_for_write() as connection:
         info = connection.info()
