@@ -8,7 +8,7 @@ STACK_ENV := DEDUP_CLICKHOUSE_URL=clickhouse://default:@127.0.0.1:9000/dedup \
 	DEDUP_REDIS_URL=redis://127.0.0.1:6379/0 \
 	DEDUP_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: install run run-stack services migrate test unit integration e2e lint format bench bench-lookup clean
+.PHONY: install run run-stack services migrate test unit integration e2e lint format bench bench-lookup bench-publish clean
 
 install: $(STAMP)
 
@@ -55,6 +55,9 @@ bench: install services
 
 bench-lookup: install services
 	$(BIN)/python -m bench.lookup $(BENCH_ARGS)
+
+bench-publish: install services
+	$(BIN)/python -m bench.publish $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

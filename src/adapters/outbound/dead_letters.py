@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
+import amqp
 from celery import Celery
 from dedup.domain.errors import BackendUnavailableError
 from kombu import Connection, Exchange, Producer
 from kombu import Queue as KombuQueue
 from kombu.exceptions import OperationalError
+from kombu.transport.base import StdChannel
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,15 @@ def events_queue_of(app: Celery, queue_name: str | None = None) -> KombuQueue:
     name = queue_name or app.conf.task_default_queue
     queue: KombuQueue = app.amqp.queues[name]
     return queue
+
+
+def ready_messages(channel: StdChannel, queue: KombuQueue) -> int:
+    """Messages ready in `queue` now; a channel error (which closes `channel`) if it is missing."""
+    # amqp:// is kombu's py-amqp transport, whose channels are amqp.Channels.
+    declared = cast(amqp.Channel, channel).queue_declare(queue.name, passive=True)
+    assert declared is not None  # None is the answer to nowait=True only
+    _name, ready, _consumers = declared
+    return ready
 
 
 def dead_letter_queue_of(queue: KombuQueue) -> KombuQueue:
@@ -109,16 +120,20 @@ class CeleryDeadLetters:
             transport_options={"confirm_publish": True}
         )
         try:
-            connection.ensure_connection(max_retries=2, interval_start=0, interval_step=0.5)
+            connection.ensure_connection(
+                max_retries=2,
+                interval_start=0,
+                # kombu takes seconds as a float; celery-types' stubs say int.
+                interval_step=0.5,  # type: ignore[arg-type]
+            )
         except broker_errors(connection) as exc:
             connection.release()
             raise BackendUnavailableError("broker", str(exc)) from exc
         return connection
 
-    def _declare(self, channel: Any) -> int:
-        dead = self._dead.bind(channel)
-        dead.declare()
-        return int(dead.queue_declare(passive=True).message_count)
+    def _declare(self, channel: StdChannel) -> int:
+        self._dead.bind(channel).declare()
+        return ready_messages(channel, self._dead)
 
 
 def _fresh_headers(headers: dict[str, Any] | None) -> dict[str, Any]:
