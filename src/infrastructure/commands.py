@@ -6,8 +6,9 @@ import sys
 
 from dedup.adapters.outbound.clickhouse import MigrationError, MigrationRunner
 from dedup.domain.errors import BackendUnavailableError
-from dedup.infrastructure.container import opened, scheme
+from dedup.infrastructure.container import opened
 from dedup.infrastructure.settings import Settings
+from dedup.infrastructure.wiring import scheme
 
 
 def migrate(settings: Settings, *, action: str, steps: int = 1) -> int:

@@ -7,9 +7,9 @@ import sys
 
 import uvicorn
 from dedup.infrastructure.commands import migrate
-from dedup.infrastructure.container import scheme
 from dedup.infrastructure.metrics_dir import metrics_dir_of, prepare_metrics_dir
 from dedup.infrastructure.settings import Settings
+from dedup.infrastructure.wiring import scheme
 
 
 def is_loopback(host: str) -> bool:

@@ -8,10 +8,11 @@ from dedup.adapters.inbound.archive_tasks import register_archive_task
 from dedup.adapters.inbound.celery_tasks import register_tasks
 from dedup.adapters.metrics import start_worker_metrics_server
 from dedup.infrastructure import celery_app
-from dedup.infrastructure.container import filter_kind, opened, scheme
+from dedup.infrastructure.container import opened
 from dedup.infrastructure.filter_refiller import FilterRefiller
 from dedup.infrastructure.logs import configure_logging
 from dedup.infrastructure.settings import Settings
+from dedup.infrastructure.wiring import filter_kind, scheme
 
 # Task threads per worker process; each holds one message while it waits for its batch, so
 # this bounds the messages in one flush (64 x ~30 events at 10k single requests/s).

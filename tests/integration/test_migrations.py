@@ -144,7 +144,7 @@ def test_a_changed_applied_file_stops_the_runner(
 
 
 def test_the_package_ships_every_migration_file() -> None:
-    from dedup.infrastructure.container import migrations_folder
+    from dedup.infrastructure.wiring import migrations_folder
 
     shipped = sorted(p.name for p in migrations_folder(None).iterdir() if p.name.endswith(".sql"))
     assert shipped == [path.name for path in FILES]
