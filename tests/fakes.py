@@ -18,7 +18,7 @@ from dedup.application.ports import (
     StoredFilter,
     WriteMark,
 )
-from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.errors import BackendUnavailableError, PoisonEventError
 from dedup.domain.event import Event, EventId, Holder
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate
@@ -106,7 +106,8 @@ class FakeEventRepository(EventRepository, FingerprintHistory):
     it as ReplacingMergeTree does. `unseen` ids are stored but missed by owners(), as when the
     lookup of a racing batch ran just before their insert landed. `crash_after_insert` makes
     the next events insert land and then the repository go down, as a worker dying between
-    its insert and the check after it."""
+    its insert and the check after it. An event whose content is in `refuses` is one the store
+    refuses (a poison): save() raises PoisonEventError naming it and stores nothing."""
 
     stored: list[Event] = Factory(list)
     duplicates: list[Duplicate] = Factory(list)
@@ -121,6 +122,7 @@ class FakeEventRepository(EventRepository, FingerprintHistory):
     written: dict[EventId, int] = Factory(dict)
     looked_up: set[EventFingerprint] = Factory(set)  # every fingerprint owners() searched for
     searched_window: set[EventFingerprint] = Factory(set)  # contested() over the whole window
+    refuses: set[EventFingerprint] = Factory(set)
 
     def mark(self) -> WriteMark:
         self._check()
@@ -155,6 +157,9 @@ class FakeEventRepository(EventRepository, FingerprintHistory):
 
     def save(self, *, events: Sequence[Event], duplicates: Sequence[Duplicate]) -> None:
         self._check()
+        refused = [event.event_id for event in events if event.content in self.refuses]
+        if refused:
+            raise PoisonEventError("the store refuses this content", event_ids=refused)
         if events:
             self.tick += 1
             for event in events:

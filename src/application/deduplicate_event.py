@@ -96,6 +96,11 @@ class DeduplicateEvent:
     seen: StoredFilter
 
     def execute(self, batch: Sequence[Event]) -> BatchOutcome:
+        """What became of each event; PoisonEventError names those the store refuses.
+
+        After a failure the batch may be run again, whole or without its poison: claims are
+        never deleted, so a second run finds its own claims and goes on (DESIGN.md §3).
+        """
         groups = _grouped(batch)
         if not groups:
             return BatchOutcome(outcomes={}, stored=(), duplicates=())

@@ -127,7 +127,11 @@ class EventRepository(Protocol):
         ...
 
     def save(self, *, events: Sequence[Event], duplicates: Sequence[Duplicate]) -> None:
-        """Store the events with their fingerprints, then record the duplicates."""
+        """Store the events with their fingerprints, then record the duplicates.
+
+        Raises PoisonEventError, naming the events when it can, for a content the store
+        refuses (retrying cannot help), BackendUnavailableError when the store is away.
+        """
         ...
 
 
@@ -135,7 +139,10 @@ class Queue(Protocol):
     """The durable hand-off from the API to the workers."""
 
     async def put(self, events: Sequence[Event]) -> None:
-        """Return once every event is durably queued; raise BackendUnavailableError if not."""
+        """Return once every event is durably queued; raise BackendUnavailableError if not.
+
+        PoisonEventError instead for events that can never be queued or stored as they are.
+        """
         ...
 
 

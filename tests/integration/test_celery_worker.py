@@ -17,7 +17,7 @@ from dedup.adapters.outbound.celery_queue import CeleryQueue
 from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
 from dedup.adapters.outbound.no_stored_filter import NoStoredFilter
 from dedup.application.deduplicate_event import DeduplicateEvent
-from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.errors import BackendUnavailableError, PoisonEventError
 from dedup.domain.event import Event
 from dedup.domain.outcome import Duplicate
 
@@ -53,6 +53,17 @@ class BrokenDeduplicate:
     def execute(self, batch: Sequence[Event]) -> None:
         self.calls += 1
         raise KeyError("a bug")
+
+
+@define
+class RefusingDeduplicate:
+    """A use case whose store refuses every event it is given, naming them."""
+
+    calls: int = 0
+
+    def execute(self, batch: Sequence[Event]) -> None:
+        self.calls += 1
+        raise PoisonEventError("refused", event_ids=[event.event_id for event in batch])
 
 
 @pytest.fixture
@@ -202,21 +213,47 @@ def test_a_malformed_message_is_dead_lettered_at_once_and_the_worker_goes_on(
     assert repo.refused == 0
 
 
-def test_a_task_that_fails_for_another_reason_is_dead_lettered_without_retries(app, queue) -> None:
+def test_a_poison_event_dead_letters_its_message_alone_and_the_others_are_stored(
+    app, worker, queue, repo
+) -> None:
+    poison = an_event({"refused": "always"})
+    repo.refuses = {poison.content}
+    fine = [an_event(), an_event()]
+
+    put(queue, [poison, fine[0]])
+    put(queue, [fine[1]])
+
+    wait_until(lambda: depth(app, dead_queue(app)) == 1)
+    wait_until(lambda: len(repo.stored) == 1)
+    assert repo.stored == [fine[1]]  # the poison's message is set aside whole, at once
+    assert repo.refused == 0  # no retry was spent on it
+    wait_until(lambda: depth(app, app.conf.task_default_queue) == 0)
+
+
+def test_a_bug_is_retried_like_an_outage_and_dead_lettered_only_after_its_retries(
+    app, queue
+) -> None:
     broken = BrokenDeduplicate()
-    register_tasks(app, deduplicate=lambda: broken, max_retries=MAX_RETRIES)  # type: ignore[arg-type, return-value]
+    register_tasks(
+        app,
+        deduplicate=lambda: broken,  # type: ignore[arg-type, return-value]
+        max_retries=MAX_RETRIES,
+        backoff_base_seconds=0.01,
+        backoff_max_seconds=0.05,
+    )
 
     with running_worker(app):
         put(queue, [an_event()])
         wait_until(lambda: depth(app, dead_queue(app)) == 1)
 
-    assert broken.calls == 1
+    # Not acked as done, and not dead-lettered at once: a fix within the retries stores it.
+    assert broken.calls == MAX_RETRIES + 1
     assert depth(app, app.conf.task_default_queue) == 0
 
 
 def test_replay_moves_only_up_to_the_limit_and_nothing_from_an_empty_queue(app, queue) -> None:
-    broken = BrokenDeduplicate()
-    register_tasks(app, deduplicate=lambda: broken)  # type: ignore[arg-type, return-value]
+    refusing = RefusingDeduplicate()  # dead-letters each message at once
+    register_tasks(app, deduplicate=lambda: refusing)  # type: ignore[arg-type, return-value]
     with running_worker(app):
         put(queue, [an_event()])
         put(queue, [an_event()])

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from attrs import Factory, define
 from dedup.adapters.inbound.batch_gatherer import BatchGatherer
-from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.errors import BackendUnavailableError, PoisonEventError
 
 
 @define
@@ -20,12 +20,14 @@ class Recorder:
     starts: list[float] = Factory(list)
     fail_with: Callable[[list[int]], Exception | None] = lambda _batch: None
     gate: threading.Event = Factory(threading.Event)
+    entered: threading.Event = Factory(threading.Event)  # a flush has started
 
     def __attrs_post_init__(self) -> None:
         self.gate.set()
 
     def __call__(self, batch: list[int]) -> None:
         self.starts.append(time.monotonic())
+        self.entered.set()
         self.gate.wait()
         error = self.fail_with(batch)
         if error is not None:
@@ -53,6 +55,18 @@ def make(flush: Recorder) -> Iterator[Callable[..., BatchGatherer[int]]]:
         gatherer.close(timeout=5)
 
 
+def eventually(condition: Callable[[], bool], *, timeout: float = 5.0) -> None:
+    """Wait for a state of another thread's making (there is no event to wait on)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.001)
+
+
+def stored(flush: Recorder) -> list[int]:
+    return sorted(item for batch in flush.batches for item in batch)
+
+
 def submit_all(gatherer: BatchGatherer[int], batches: list[list[int]]) -> list[Exception | None]:
     """Submit each batch from its own thread at once; return what each submit raised."""
     results: list[Exception | None] = [None] * len(batches)
@@ -74,10 +88,9 @@ def submit_all(gatherer: BatchGatherer[int], batches: list[list[int]]) -> list[E
 
 
 def test_a_lone_submission_on_an_idle_gatherer_is_flushed_at_once(make, flush) -> None:
-    gatherer = make(min_interval_seconds=5)
-    began = time.monotonic()
+    # Paced like a busy one, it would wait an hour: the submit would raise after 30 s.
+    gatherer = make(min_interval_seconds=3600, timeout_seconds=30)
     gatherer.submit([1, 2])
-    assert time.monotonic() - began < 1
     assert flush.batches == [[1, 2]]
 
 
@@ -96,10 +109,13 @@ def test_a_batch_holds_at_most_max_items_but_never_splits_a_submission(make, flu
     flush.gate.clear()  # the first flush blocks, so the rest piles up behind it in order
     gatherer = make(max_items=5, min_interval_seconds=0)
     threads = []
-    for items in ([0], [1, 2, 3], [4, 5, 6], [7], [8, 9, 10, 11, 12, 13]):
+    for waiting, items in enumerate(([0], [1, 2, 3], [4, 5, 6], [7], [8, 9, 10, 11, 12, 13])):
         threads.append(threading.Thread(target=gatherer.submit, args=(items,)))
         threads[-1].start()
-        time.sleep(0.03)
+        if waiting == 0:
+            assert flush.entered.wait(5)  # taken by the first flush
+        else:
+            eventually(lambda waiting=waiting: gatherer.waiting() == waiting)
     flush.gate.set()
     for thread in threads:
         thread.join(5)
@@ -107,7 +123,7 @@ def test_a_batch_holds_at_most_max_items_but_never_splits_a_submission(make, flu
     assert flush.batches == [[0], [1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11, 12, 13]]
 
 
-def test_a_backend_failure_reaches_every_submitter_of_the_batch(make, flush) -> None:
+def test_a_backend_failure_reaches_every_submitter_of_the_batch_as_unavailable(make, flush) -> None:
     flush.fail_with = lambda _batch: BackendUnavailableError("clickhouse", "down")
     gatherer = make(min_interval_seconds=0.05)
 
@@ -119,18 +135,30 @@ def test_a_backend_failure_reaches_every_submitter_of_the_batch(make, flush) -> 
     assert flush.batches == []
 
 
-def test_a_poison_submission_fails_alone_and_the_rest_of_its_batch_is_stored(make, flush) -> None:
-    flush.fail_with = lambda batch: KeyError("poison") if 13 in batch else None
+def test_a_poison_event_fails_only_its_submission_and_the_rest_of_its_batch_is_stored(
+    make, flush
+) -> None:
+    flush.fail_with = lambda batch: (
+        PoisonEventError("refused", event_ids={13}) if 13 in batch else None  # type: ignore[arg-type]
+    )
+    gatherer = make(min_interval_seconds=0.05, event_id=lambda n: n)
+
+    results = submit_all(gatherer, [[i, i + 100] for i in range(10, 20)])
+
+    assert isinstance(results[3], PoisonEventError)  # its task dead-letters just this message
+    assert results[:3] + results[4:] == [None] * 9
+    assert stored(flush) == sorted(j for i in range(10, 20) if i != 13 for j in (i, i + 100))
+
+
+def test_a_bug_reaches_as_itself_only_the_submission_that_fails_alone(make, flush) -> None:
+    flush.fail_with = lambda batch: KeyError("a bug") if 13 in batch else None
     gatherer = make(min_interval_seconds=0.05)
 
     results = submit_all(gatherer, [[i] for i in range(10, 20)])
 
-    failed = [i for i, error in zip(range(10, 20), results, strict=True) if error is not None]
-    assert failed == [13]
-    assert isinstance(results[3], KeyError)
-    assert sorted(item for batch in flush.batches for item in batch) == [
-        i for i in range(10, 20) if i != 13
-    ]
+    assert isinstance(results[3], KeyError)  # never mistaken for an outage
+    assert results[:3] + results[4:] == [None] * 9
+    assert stored(flush) == [i for i in range(10, 20) if i != 13]
 
 
 def test_a_submission_not_flushed_in_time_raises_for_a_retry_and_is_withdrawn(make, flush) -> None:
@@ -138,23 +166,24 @@ def test_a_submission_not_flushed_in_time_raises_for_a_retry_and_is_withdrawn(ma
     gatherer = make(min_interval_seconds=0, timeout_seconds=0.3)
     stuck = threading.Thread(target=submit_all, args=(gatherer, [[1]]))  # taken, then stuck
     stuck.start()
-    time.sleep(0.05)
+    assert flush.entered.wait(5)
 
     with pytest.raises(BackendUnavailableError, match="not flushed within"):
         gatherer.submit([2])
     flush.gate.set()
     stuck.join(5)
+    gatherer.close(timeout=5)  # flushes whatever is still pending
 
-    time.sleep(0.1)
-    assert [2] not in flush.batches  # withdrawn before any flush took it
+    assert flush.batches == [[1]]  # [2] was withdrawn before any flush took it
 
 
-def test_a_closed_gatherer_refuses_new_work(make) -> None:
+def test_a_closed_gatherer_refuses_new_work(make, flush) -> None:
     gatherer = make()
     gatherer.submit([1])
     gatherer.close(timeout=5)
-    with pytest.raises(BackendUnavailableError):
+    with pytest.raises(BackendUnavailableError, match="closed"):
         gatherer.submit([2])
+    assert flush.batches == [[1]]
 
 
 def test_an_empty_submission_returns_at_once_without_a_flush(make, flush) -> None:

@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 from dedup.adapters.outbound.memory_queue import MemoryQueue
 from dedup.application.deduplicate_event import DeduplicateEvent
-from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.errors import BackendUnavailableError, PoisonEventError
 from dedup.domain.event import Event
 
 from tests.builders import a_copy_of, an_event
@@ -73,6 +73,14 @@ def in_background(coroutine: Coroutine[Any, Any, None]) -> tuple[threading.Threa
     return thread, outcome
 
 
+def eventually(condition: Callable[[], bool], *, timeout: float = 5.0) -> None:
+    """Wait for a state of the delivery thread's making (there is no event to wait on)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.001)
+
+
 def by_id(event: Event) -> UUID:
     return event.event_id
 
@@ -106,24 +114,24 @@ def test_concurrent_puts_are_gathered_into_one_handler_call(started: Start) -> N
 
 
 def test_put_returns_only_after_the_handler_has_run(started: Start) -> None:
-    release = threading.Event()
-    handled: list[Event] = []
+    entered, release = threading.Event(), threading.Event()
+    happened: list[object] = []
 
     def slow(batch: Sequence[Event]) -> None:
+        entered.set()
         release.wait(5)
-        handled.extend(batch)
+        happened.append("handled")
 
     queue = started(slow, max_wait_seconds=0)
     events = [an_event(), an_event()]
     thread, outcome = in_background(queue.put(events))
-    time.sleep(0.1)  # the put has had every chance to return early
+    assert entered.wait(5)
     assert outcome == []
-    assert queue.depth() == {"events": 2}
+    assert queue.depth() == {"events": 2}  # in the handler's hands, not answered
 
     release.set()
     thread.join(5)
-    assert outcome == ["ok"]
-    assert handled == events
+    assert happened + outcome == ["handled", "ok"]
     assert queue.depth() == {"events": 0}
 
 
@@ -141,12 +149,12 @@ def test_a_put_is_never_split_across_batches_and_each_batch_is_bounded(started: 
     assert sorted(len(batch) for batch in handler.batches) == [4, 8, 8, 25]
 
 
-def test_a_lone_put_waits_no_longer_than_max_wait(started: Start) -> None:
+def test_a_lone_put_is_handed_over_once_max_wait_has_passed(started: Start) -> None:
     handler = Recorder()
     queue = started(handler, max_wait_seconds=0.05)
     began = time.monotonic()
     put(queue, [an_event()])
-    assert time.monotonic() - began < 1.0
+    assert time.monotonic() - began >= 0.05  # waited for company, then went alone
     assert len(handler.events) == 1
 
 
@@ -182,15 +190,89 @@ def test_a_batch_that_exhausts_its_retries_fails_every_put_and_stores_nothing(
     assert handler.batches == [chunks[0]]
 
 
-def test_an_unexpected_error_fails_the_puts_without_retrying(started: Start) -> None:
+class Refusing:
+    """A handler whose store refuses some events, naming them or not; stores the others."""
+
+    def __init__(self, refused: set[UUID], *, name_them: bool = True) -> None:
+        self.refused = refused
+        self.name_them = name_them
+        self.stored: list[Event] = []
+        self.calls = 0
+
+    def __call__(self, batch: Sequence[Event]) -> None:
+        self.calls += 1
+        poison = {event.event_id for event in batch} & self.refused
+        if poison:
+            raise PoisonEventError("refused", event_ids=poison if self.name_them else ())
+        self.stored.extend(batch)
+
+
+@pytest.mark.parametrize("name_them", [True, False], ids=["named", "found apart"])
+def test_a_poison_event_fails_only_the_put_holding_it_and_the_others_are_stored(
+    started: Start, name_them: bool
+) -> None:
+    chunks = [[an_event() for _ in range(2)] for _ in range(4)]
+    handler = Refusing({chunks[2][1].event_id}, name_them=name_them)
+    queue = started(handler, retry_delays=FAST_RETRIES, max_wait_seconds=0.05)
+
+    raised = put_all(queue, chunks)
+
+    assert isinstance(raised[2], PoisonEventError)  # a 422: retrying cannot help
+    assert raised[:2] + raised[3:] == [None] * 3
+    assert sorted(handler.stored, key=by_id) == sorted(
+        (event for chunk in chunks[:2] + chunks[3:] for event in chunk), key=by_id
+    )
+    assert queue.depth() == {"events": 0}
+
+
+def test_a_bug_in_the_handler_reaches_the_put_as_itself_without_retrying(started: Start) -> None:
     handler = Recorder(failures=1, error=RuntimeError("bug"))
     queue = started(handler, retry_delays=FAST_RETRIES, max_wait_seconds=0.01)
 
-    with pytest.raises(BackendUnavailableError) as raised:
+    with pytest.raises(RuntimeError, match="bug"):  # a 500 with its traceback, not a 503
         put(queue, [an_event()])
 
-    assert raised.value.backend == "broker"
     assert handler.calls == 1
+
+
+def test_a_bug_fails_only_the_puts_that_fail_alone_and_the_others_are_stored(
+    started: Start,
+) -> None:
+    chunks = [[an_event()] for _ in range(5)]
+    trips = chunks[1][0]
+    stored: list[Event] = []
+
+    def buggy(batch: Sequence[Event]) -> None:
+        if trips in batch:
+            raise KeyError("a bug")
+        stored.extend(batch)
+
+    queue = started(buggy, retry_delays=FAST_RETRIES, max_wait_seconds=0.05)
+
+    raised = put_all(queue, chunks)
+
+    assert isinstance(raised[1], KeyError)
+    assert raised[:1] + raised[2:] == [None] * 4
+    assert sorted(stored, key=by_id) == sorted(
+        (chunk[0] for i, chunk in enumerate(chunks) if i != 1), key=by_id
+    )
+
+
+def test_the_store_refusing_an_event_fails_only_its_put_through_deduplication(
+    started: Start,
+) -> None:
+    cache, repo = FakeHashCache(), FakeEventRepository()
+    deduplicate = DeduplicateEvent(cache=cache, events=repo, seen=FakeStoredFilter())
+    queue = started(deduplicate.execute, max_wait_seconds=0.05)
+    poison, fine = an_event({"refused": True}), [an_event() for _ in range(3)]
+    repo.refuses = {poison.content}
+
+    raised = put_all(queue, [[fine[0], poison], [fine[1]], [fine[2]]])
+
+    assert isinstance(raised[0], PoisonEventError)
+    assert poison.event_id in raised[0].event_ids
+    assert raised[1:] == [None, None]
+    assert sorted(repo.stored, key=by_id) == sorted(fine[1:], key=by_id)
 
 
 def test_stop_finishes_the_pending_puts_then_refuses_new_ones() -> None:
@@ -199,8 +281,7 @@ def test_stop_finishes_the_pending_puts_then_refuses_new_ones() -> None:
     queue.start()
     events = [an_event() for _ in range(10)]
     thread, outcome = in_background(queue.put(events))
-    while queue.depth()["events"] < 10:
-        time.sleep(0.005)
+    eventually(lambda: queue.depth()["events"] == 10)
     assert queue.drain(0.1) is False  # the thread waits for more, as told
 
     assert queue.stop(timeout=5)
@@ -219,8 +300,7 @@ def test_stopping_a_queue_never_started_fails_its_pending_puts() -> None:
     handler = Recorder()
     queue = MemoryQueue(handler)
     thread, outcome = in_background(queue.put([an_event()]))
-    while queue.depth()["events"] < 1:
-        time.sleep(0.005)
+    eventually(lambda: queue.depth()["events"] == 1)
 
     assert not queue.stop(timeout=1)
     thread.join(5)
@@ -230,16 +310,19 @@ def test_stopping_a_queue_never_started_fails_its_pending_puts() -> None:
 
 
 def test_a_full_queue_refuses_a_put_at_once(started: Start) -> None:
-    release = threading.Event()
-    queue = started(lambda batch: release.wait(5), max_pending=5, max_wait_seconds=0)
-    thread, outcome = in_background(queue.put([an_event() for _ in range(5)]))
-    while queue.depth()["events"] < 5:
-        time.sleep(0.005)
+    entered, release = threading.Event(), threading.Event()
 
-    began = time.monotonic()
-    with pytest.raises(BackendUnavailableError):
+    def blocked(batch: Sequence[Event]) -> None:
+        entered.set()
+        release.wait(5)
+
+    queue = started(blocked, max_pending=5, max_wait_seconds=0)
+    thread, outcome = in_background(queue.put([an_event() for _ in range(5)]))
+    assert entered.wait(5)
+
+    # Refused for being full, not after waiting for the handler (which would be a timeout).
+    with pytest.raises(BackendUnavailableError, match="full"):
         put(queue, [an_event()])
-    assert time.monotonic() - began < 0.5
 
     release.set()
     thread.join(5)
@@ -248,17 +331,24 @@ def test_a_full_queue_refuses_a_put_at_once(started: Start) -> None:
 
 def test_a_put_whose_handler_never_finishes_times_out(started: Start) -> None:
     release = threading.Event()
-    queue = started(lambda batch: release.wait(10), max_wait_seconds=0, timeout_seconds=0.1)
-    began = time.monotonic()
+    handled: list[Event] = []
 
-    with pytest.raises(BackendUnavailableError) as raised:
-        put(queue, [an_event()])
+    def stuck_until_released(batch: Sequence[Event]) -> None:
+        release.wait(10)
+        handled.extend(batch)
+
+    queue = started(stuck_until_released, max_wait_seconds=0, timeout_seconds=0.1)
+    late = an_event()
+
+    with pytest.raises(BackendUnavailableError, match=r"not stored within 0\.1s") as raised:
+        put(queue, [late])
 
     assert raised.value.backend == "broker"
-    assert time.monotonic() - began < 2
     release.set()  # the late answer goes to a put that is gone: nothing breaks
     assert queue.drain(5)
-    put(queue, [an_event()])
+    after = an_event()
+    put(queue, [after])
+    assert handled == [late, after]  # stored late (its client's retry is then a duplicate)
 
 
 def test_ping_answers_only_while_running() -> None:
@@ -283,20 +373,23 @@ def test_each_event_is_stored_once_when_clients_retry_through_a_repository_outag
     chunks = [originals[:10], originals[10:], copies, originals[:3]]  # the last: sent again
     refusals: list[BackendUnavailableError] = []
 
-    async def client(chunk: Sequence[Event]) -> None:
-        while True:  # as an HTTP client retries a 503
-            try:
-                return await queue.put(chunk)
-            except BackendUnavailableError as exc:
-                refusals.append(exc)
-                await asyncio.sleep(0.01)
-
-    async def outage() -> None:
-        while len(refusals) < 4:
-            await asyncio.sleep(0.005)
-        repo.down = False
-
     async def main() -> None:
+        refused_enough = asyncio.Event()
+
+        async def client(chunk: Sequence[Event]) -> None:
+            while True:  # as an HTTP client retries a 503
+                try:
+                    return await queue.put(chunk)
+                except BackendUnavailableError as exc:
+                    refusals.append(exc)
+                    if len(refusals) >= 4:
+                        refused_enough.set()
+                    await asyncio.sleep(0.01)  # the client's back-off, not a synchronisation
+
+        async def outage() -> None:
+            await refused_enough.wait()
+            repo.down = False
+
         await asyncio.gather(outage(), *(client(chunk) for chunk in chunks))
 
     asyncio.run(asyncio.wait_for(main(), 10))

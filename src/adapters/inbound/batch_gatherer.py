@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from attrs import define, field
+from dedup.application.batch_settlement import BatchSettlement, failure_of
 from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import EventId
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +48,12 @@ class BatchGatherer(Generic[T]):
     at least one) and calls flush(batch) once for all of them. Flushes start at least
     min_interval_seconds apart, so under load there are at most 1/min_interval flushes per
     second however many threads submit, and an idle gatherer flushes a lone submission at
-    once. A BackendUnavailableError reaches every submitter of the batch (each its own copy);
-    any other error is isolated: each submission of the batch is flushed alone, so only the
-    one that fails by itself hears of it. A submission not flushed within timeout_seconds
-    raises BackendUnavailableError (it is withdrawn unless a flush has it already).
+    once. A failed flush is settled by BatchSettlement: a BackendUnavailableError reaches
+    every submitter of the batch (each its own copy); a PoisonEventError only the submitters
+    holding its events (named through `event_id`), the rest being flushed again without them;
+    any other error only the submitters whose submission fails when flushed alone, as it is.
+    A submission not flushed within timeout_seconds raises BackendUnavailableError (it is
+    withdrawn unless a flush has it already).
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class BatchGatherer(Generic[T]):
         min_interval_seconds: float = 0.2,
         timeout_seconds: float = 120.0,
         name: str = "batch-gatherer",
+        event_id: Callable[[T], EventId] | None = None,
     ) -> None:
         if max_items <= 0 or min_interval_seconds < 0 or timeout_seconds <= 0:
             raise ValueError("max_items and timeout_seconds must be positive, min_interval >= 0")
@@ -70,6 +75,7 @@ class BatchGatherer(Generic[T]):
         self._min_interval = min_interval_seconds
         self._timeout = timeout_seconds
         self._name = name
+        self._event_id = event_id
         self.stats = GatherStats()
         self._reset()
 
@@ -97,6 +103,11 @@ class BatchGatherer(Generic[T]):
             )
         if submission.error is not None:
             raise submission.error
+
+    def waiting(self) -> int:
+        """Submissions waiting for a flush to take them."""
+        with self._cond:
+            return len(self._pending)
 
     def close(self, timeout: float | None = None) -> None:
         """Flush what is pending, then stop the thread; later submits fail."""
@@ -149,23 +160,25 @@ class BatchGatherer(Generic[T]):
             return taken
 
     def _flush_all(self, taken: list[_Submission[T]]) -> None:
-        error = self._flush_once(taken)
-        if error is None or isinstance(error, BackendUnavailableError) or len(taken) == 1:
-            self._settle(taken, error)
-            return
-        # Not the backend's fault: maybe one message is poison. Find it rather than failing
-        # (and dead-lettering) every message that shared its batch.
-        log.warning("%s: isolating %d submissions after %r", self._name, len(taken), error)
-        for submission in taken:
-            self._settle([submission], self._flush_once([submission]))
+        settlement = BatchSettlement(taken, event_ids=self._event_ids)
+        while (group := settlement.next()) is not None:
+            for submission, error in settlement.record(group, self._flush_once(group)):
+                submission.error = error
+                submission.done.set()
 
-    def _flush_once(self, taken: list[_Submission[T]]) -> BaseException | None:
-        batch = [item for submission in taken for item in submission.items]
+    def _flush_once(self, group: list[_Submission[T]]) -> BaseException | None:
+        batch = [item for submission in group for item in submission.items]
         error: BaseException | None = None
         try:
             self._flush(batch)
         except Exception as exc:
-            log.warning("%s: flush of %d items failed: %r", self._name, len(batch), exc)
+            log.warning(
+                "%s: flush of %d items failed (%s): %r",
+                self._name,
+                len(batch),
+                failure_of(exc).value,
+                exc,
+            )
             error = exc
         self.stats.flushes += 1
         self.stats.items += len(batch)
@@ -173,14 +186,6 @@ class BatchGatherer(Generic[T]):
         self.stats.largest = max(self.stats.largest, len(batch))
         return error
 
-    def _settle(self, taken: list[_Submission[T]], error: BaseException | None) -> None:
-        for submission in taken:
-            if isinstance(error, BackendUnavailableError) and len(taken) > 1:
-                # One exception object raised in many threads would share one traceback.
-                copy = BackendUnavailableError(error.backend)
-                copy.args = error.args
-                copy.__cause__ = error
-                submission.error = copy
-            else:
-                submission.error = error
-            submission.done.set()
+    def _event_ids(self, submission: _Submission[T]) -> list[EventId]:
+        event_id = self._event_id
+        return [] if event_id is None else [event_id(item) for item in submission.items]

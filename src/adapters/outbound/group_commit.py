@@ -6,15 +6,21 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
 from typing import Generic, TypeVar
 
+import aiormq
 from attrs import define
+from dedup.application.batch_settlement import BatchSettlement, failure_of
 from dedup.domain.errors import BackendUnavailableError
+from dedup.domain.event import EventId
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# What an AMQP publisher raises when the broker is away, refuses (nack) or closes the channel:
+# the default until CeleryQueue, which cannot say it yet, passes its own.
+AMQP_UNAVAILABLE: tuple[type[BaseException], ...] = (OSError, aiormq.exceptions.AMQPError)
 
 
 @define
@@ -41,10 +47,13 @@ class GroupCommitter(Generic[T]):
     max_items are pending or the oldest has waited max_wait_seconds. Up to max_in_flight
     flushes run at once, so a batch need not wait for the one before it (a broker's confirm);
     beyond that, submissions wait for a free slot, so a stuck backend holds a bounded number of
-    batches. A submit returns once the flush holding its items returned, and raises
-    BackendUnavailableError(backend) if that flush raised, or if it did not return within
-    timeout_seconds of the submit: never "done" for items that were not flushed. A flush is
-    cancelled when its oldest caller stops waiting, so none outlives the callers it serves.
+    batches. A submit returns once a flush holding its items returned: never "done" for items
+    that were not flushed. What it raises otherwise follows BatchSettlement: an error of the
+    `unavailable` types (or none within timeout_seconds of the submit) is
+    BackendUnavailableError(backend); a PoisonEventError fails only the submissions holding
+    its events (named through `event_id`); anything else reaches, as it is, only the
+    submissions that fail when flushed alone. A flush is cancelled when its oldest caller
+    stops waiting, so none outlives the callers it serves.
     """
 
     def __init__(
@@ -57,6 +66,8 @@ class GroupCommitter(Generic[T]):
         timeout_seconds: float = 5.0,
         max_in_flight: int = 8,
         stats: CommitStats | None = None,
+        unavailable: tuple[type[BaseException], ...] = AMQP_UNAVAILABLE,
+        event_id: Callable[[T], EventId] | None = None,
     ) -> None:
         if max_items <= 0 or max_wait_seconds < 0 or timeout_seconds <= 0 or max_in_flight <= 0:
             raise ValueError("max_items, timeout and max_in_flight must be positive, max_wait >= 0")
@@ -66,6 +77,8 @@ class GroupCommitter(Generic[T]):
         self._max_wait = max_wait_seconds
         self._timeout = timeout_seconds
         self._max_in_flight = max_in_flight
+        self._unavailable = unavailable
+        self._event_id = event_id
         # Shareable, so that committers on several event loops can count as one.
         self.stats = stats if stats is not None else CommitStats()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -153,37 +166,69 @@ class GroupCommitter(Generic[T]):
         if not entries:
             return
         assert self._loop is not None
-        batch = [item for entry in entries for item in entry.items]
-        # Entries are in arrival order: the first one's caller is the first to give up.
-        task = self._loop.create_task(self._flush_by(entries[0].deadline, batch))
+        task = self._loop.create_task(self._commit(entries))
         self._flushing.add(task)
-        task.add_done_callback(partial(self._finished, entries, len(batch)))
+        task.add_done_callback(self._finished)
 
-    async def _flush_by(self, deadline: float, batch: list[T]) -> None:
+    async def _commit(self, entries: list[_Entry[T]]) -> None:
+        """Flush the entries, again without those a failure settled, until each has its answer."""
+        settlement = BatchSettlement(entries, event_ids=self._event_ids)
+        try:
+            while (group := settlement.next()) is not None:
+                # A caller that gave up meanwhile is owed nothing: flush only for those waiting.
+                waiting = [entry for entry in group if not entry.future.done()]
+                error = await self._flush_once(waiting) if waiting else None
+                for entry, failure in settlement.record(group, error):
+                    if entry.future.done():
+                        continue  # timed out or cancelled meanwhile
+                    if failure is None:
+                        entry.future.set_result(None)
+                    else:
+                        entry.future.set_exception(failure)
+        except BaseException as exc:
+            # Cancelled (the loop shuts down), or a bug of ours: nobody may take it for "done".
+            for entry in entries:
+                if not entry.future.done():
+                    entry.future.set_exception(
+                        BackendUnavailableError(self._backend, "the flush was cancelled")
+                        if isinstance(exc, asyncio.CancelledError)
+                        else exc
+                    )
+            raise
+
+    async def _flush_once(self, entries: list[_Entry[T]]) -> BaseException | None:
+        """Flush the entries' items by their oldest caller's deadline; what it raised, or None."""
+        batch = [item for entry in entries for item in entry.items]
+        error: BaseException | None = None
         # A confirm that comes after the caller gave up is of no use to anyone: stop waiting,
         # so that the flush (a publisher) can treat its channel as failed, and free the slot.
-        async with asyncio.timeout_at(deadline):
-            await self._flush(batch)
-
-    def _finished(self, entries: list[_Entry[T]], size: int, task: asyncio.Task[None]) -> None:
-        self._flushing.discard(task)
-        error: BaseException | None = (
-            asyncio.CancelledError("the flush was cancelled")
-            if task.cancelled()
-            else task.exception()
-        )
+        deadline = asyncio.timeout_at(entries[0].deadline)  # entries are in arrival order
+        try:
+            async with deadline:
+                await self._flush(batch)
+        except Exception as exc:
+            error = exc
+            if deadline.expired() or isinstance(exc, self._unavailable):
+                error = BackendUnavailableError(self._backend, str(exc) or repr(exc))
+                error.__cause__ = exc
         self.stats.batches += 1
-        self.stats.items += size
+        self.stats.items += len(batch)
         self.stats.failures += error is not None
         if error is not None:
-            log.warning("flush of %d items to the %s failed: %r", size, self._backend, error)
-        for entry in entries:
-            if entry.future.done():
-                continue  # timed out or cancelled meanwhile
-            if error is None:
-                entry.future.set_result(None)
-            else:
-                failure = BackendUnavailableError(self._backend, str(error) or repr(error))
-                failure.__cause__ = error
-                entry.future.set_exception(failure)
+            kind = failure_of(error).value
+            log.warning(
+                "flush of %d items to the %s failed (%s): %r",
+                len(batch),
+                self._backend,
+                kind,
+                error,
+            )
+        return error
+
+    def _event_ids(self, entry: _Entry[T]) -> list[EventId]:
+        event_id = self._event_id
+        return [] if event_id is None else [event_id(item) for item in entry.items]
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
         self._pump()

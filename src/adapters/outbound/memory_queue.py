@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 
 from attrs import frozen
 from dedup.adapters.metrics import record_batch, record_publish_failure, record_retry
+from dedup.application.batch_settlement import BatchSettlement, failure_of
 from dedup.application.ports import Queue
 from dedup.domain.errors import BackendUnavailableError
-from dedup.domain.event import Event
+from dedup.domain.event import Event, EventId
 from dedup.domain.outcome import BatchOutcome
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,14 @@ class MemoryQueue(Queue):
 
     Each put() waits while one thread gathers the waiting puts (whole, up to max_batch events,
     or what came within max_wait_seconds) into one handler(batch) call. A BackendUnavailableError
-    retries the same batch after each of retry_delays; when they run out, or on any other error,
-    every put of that batch raises BackendUnavailableError: the API answers 503 and the client
-    retries, which deduplication makes safe. So "ok" means stored; only events not yet answered
-    are lost if the process dies. max_pending bounds what waits, so an outage turns into refused
-    puts instead of unbounded memory, and timeout_seconds bounds how long one put waits.
+    retries the same batch after each of retry_delays; when they run out, every put of that
+    batch raises BackendUnavailableError: the API answers 503 and the client retries, which
+    deduplication makes safe. Any other error is settled by BatchSettlement, without retrying:
+    a PoisonEventError fails only the puts holding its events (422), the others are handed over
+    again without them; anything else reaches, as it is (500), only the puts that fail when
+    handed over alone. So "ok" means stored; only events not yet answered are lost if the
+    process dies. max_pending bounds what waits, so an outage turns into refused puts instead
+    of unbounded memory, and timeout_seconds bounds how long one put waits.
     """
 
     def __init__(
@@ -141,12 +145,14 @@ class MemoryQueue(Queue):
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
-            failure = self._deliver([event for chunk in batch for event in chunk.events])
-            with self._cond:  # no longer pending by the time anyone hears the answer
-                self._in_flight = 0
-                self._cond.notify_all()
-            for chunk in batch:
-                _answer(chunk, failure)
+            settlement = BatchSettlement(batch, event_ids=_event_ids)
+            while (group := settlement.next()) is not None:
+                settled = settlement.record(group, self._deliver(group))
+                with self._cond:  # no longer pending by the time anyone hears the answer
+                    self._in_flight -= sum(len(chunk.events) for chunk, _failure in settled)
+                    self._cond.notify_all()
+                for chunk, failure in settled:
+                    _answer(chunk, failure)
 
     def _next_batch(self) -> list[_Chunk] | None:
         with self._cond:
@@ -174,9 +180,12 @@ class MemoryQueue(Queue):
             self._in_flight = size
             return batch
 
-    def _deliver(self, events: list[Event]) -> str | None:
-        """Hand the batch to the handler with retries; why its puts fail, or None."""
+    def _deliver(self, chunks: list[_Chunk]) -> BaseException | None:
+        """Hand the chunks' events to the handler, retried while a backend is away; its error."""
+        events = [event for chunk in chunks for event in chunk.events]
         for delay in (*self._retry_delays, None):
+            if self._abort.is_set():
+                return BackendUnavailableError("broker", "the in-process queue stopped")
             started = time.perf_counter()
             try:
                 result = self._handler(events)
@@ -184,13 +193,17 @@ class MemoryQueue(Queue):
                 if delay is None or self._abort.wait(delay):
                     log.error("batch of %d events not stored, puts refused: %s", len(events), exc)
                     record_publish_failure()
-                    return f"events not stored: {exc}"
+                    refused = BackendUnavailableError("broker", f"events not stored: {exc}")
+                    refused.__cause__ = exc
+                    return refused
                 log.warning("%s; retrying a batch of %d in %ss", exc, len(events), delay)
                 record_retry()
             except Exception as exc:
-                log.exception("batch of %d events not stored, puts refused", len(events))
+                # Poison or a bug: the same events would fail the same way again.
+                kind = failure_of(exc).value
+                log.warning("batch of %d events not stored (%s): %r", len(events), kind, exc)
                 record_publish_failure()
-                return f"events not stored: {type(exc).__name__}"
+                return exc
             else:
                 if isinstance(result, BatchOutcome):
                     record_batch(result, time.perf_counter() - started)
@@ -202,23 +215,26 @@ class MemoryQueue(Queue):
         while self._chunks:
             chunk = self._chunks.popleft()
             refused += len(chunk.events)
-            _answer(chunk, "the in-process queue stopped")
+            _answer(chunk, BackendUnavailableError("broker", "the in-process queue stopped"))
         self._buffered = 0
         self._cond.notify_all()
         return refused
 
 
-def _answer(chunk: _Chunk, failure: str | None) -> None:
+def _event_ids(chunk: _Chunk) -> list[EventId]:
+    return [event.event_id for event in chunk.events]
+
+
+def _answer(chunk: _Chunk, failure: BaseException | None) -> None:
     """Settle one put's future from this thread; a caller gone (timed out, loop closed) is fine."""
     with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
         chunk.loop.call_soon_threadsafe(_settle, chunk.answer, failure)
 
 
-def _settle(answer: asyncio.Future[None], failure: str | None) -> None:
+def _settle(answer: asyncio.Future[None], failure: BaseException | None) -> None:
     if answer.done():
         return
     if failure is None:
         answer.set_result(None)
     else:
-        # One exception per put: a raised exception carries its own traceback.
-        answer.set_exception(BackendUnavailableError("broker", failure))
+        answer.set_exception(failure)

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 from dedup.adapters.metrics import record_rejected
-from dedup.domain.errors import BackendUnavailableError, InvalidEventError
+from dedup.domain.errors import BackendUnavailableError, InvalidEventError, PoisonEventError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
@@ -63,6 +63,13 @@ def _invalid_event(_request: Request[Any, Any, Any], exc: InvalidEventError) -> 
     return _answer(422, ErrorBody("invalid_event", exc.reason, exc.index))
 
 
+def _poison(_request: Request[Any, Any, Any], exc: PoisonEventError) -> Response[ErrorBody]:
+    # Valid JSON the store still cannot take: worth a look, as our validation let it through.
+    logger.warning("answering 422, an event can never be stored: %s", exc)
+    detail = f"the event can never be stored as sent: {exc.reason}"
+    return _answer(422, ErrorBody("event_refused", detail))
+
+
 def _unavailable(
     _request: Request[Any, Any, Any], exc: BackendUnavailableError
 ) -> Response[ErrorBody]:
@@ -97,6 +104,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Err
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     RequestRejectedError: _rejected,
     InvalidEventError: _invalid_event,
+    PoisonEventError: _poison,
     BackendUnavailableError: _unavailable,
     HTTPException: _http,
     Exception: _unexpected,

@@ -44,7 +44,10 @@ _ERRORS = {
     401: _error("unauthorized: a write key is required and was missing or wrong"),
     413: _error("body_too_large (after decompression) or batch_too_large"),
     415: _error("unsupported_media_type or unsupported_encoding"),
-    422: _error("invalid_event: the object is JSON but not an acceptable event"),
+    422: _error(
+        "invalid_event: the object is JSON but not an acceptable event; "
+        "event_refused: an event the store can never take as sent"
+    ),
     503: _error("service_unavailable: the broker is unreachable; retry after Retry-After"),
 }
 
