@@ -6,14 +6,16 @@ from collections.abc import Callable
 
 from dedup.application.batch_settlement import BatchSettlement, Failure, failure_of
 from dedup.domain.errors import BackendUnavailableError, PoisonEventError
-from dedup.domain.event import EventId, uuid7
+from dedup.domain.event import EventId
+
+from tests.builders import an_event_id
 
 Submission = list[EventId]
 Flush = Callable[[list[EventId]], BaseException | None]
 
 
 def submissions(count: int) -> list[Submission]:
-    return [[uuid7(), uuid7()] for _ in range(count)]
+    return [[an_event_id(), an_event_id()] for _ in range(count)]
 
 
 def settle(

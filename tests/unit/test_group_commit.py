@@ -64,6 +64,7 @@ def committer(flush: Recorder, **options: Any) -> GroupCommitter[int]:
         "max_items": 100,
         "max_wait_seconds": 0.005,
         "timeout_seconds": 2.0,
+        "unavailable": (OSError,),  # what the Recorder's failing flush raises: a network error
     }
     return GroupCommitter(flush, backend="broker", **(defaults | options))
 

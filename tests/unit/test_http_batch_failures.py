@@ -10,9 +10,10 @@ import pytest
 from dedup.adapters.outbound.memory_queue import MemoryQueue
 from dedup.application.accept_events import AcceptEvents
 from dedup.application.deduplicate_event import DeduplicateEvent
-from dedup.domain.event import Event, uuid7
+from dedup.domain.event import Event
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.infrastructure.app import create_app
+from dedup.infrastructure.ids import new_event_id
 from litestar.testing import TestClient
 
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeStoredFilter
@@ -38,7 +39,7 @@ def serve(repo: FakeEventRepository) -> Iterator[Callable[..., TestClient]]:
         queue.start()
         queues.append(queue)
         accept_events = AcceptEvents(
-            queue=queue, clock=lambda: datetime.now(UTC), new_id=uuid7, id_field="message_id"
+            queue=queue, clock=lambda: datetime.now(UTC), new_id=new_event_id, id_field="message_id"
         )
         return TestClient(create_app(accept_events=accept_events, probes={}))
 

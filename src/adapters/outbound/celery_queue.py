@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from functools import partial
 from urllib.parse import quote
 
+import aiormq
 from attrs import define
 from celery import Celery
 from dedup.adapters.metrics import record_publish, record_publish_failure
@@ -29,6 +30,11 @@ from kombu import Connection
 from yarl import URL
 
 log = logging.getLogger(__name__)
+
+
+# What publishing raises when the broker is away, refuses a message (nack) or closes the
+# channel: the group commit answers these as "unavailable" (503), anything else as a bug.
+BROKER_UNAVAILABLE: tuple[type[BaseException], ...] = (OSError, aiormq.exceptions.AMQPError)
 
 
 class CeleryQueue(Queue):
@@ -67,6 +73,7 @@ class CeleryQueue(Queue):
             timeout_seconds=timeout_seconds,
             max_in_flight=max_in_flight,
             stats=self._stats,
+            unavailable=BROKER_UNAVAILABLE,
         )
         # A connection's reader and writer are tasks of one loop: each loop has its own.
         self._loops: dict[asyncio.AbstractEventLoop, _LoopPublisher] = {}

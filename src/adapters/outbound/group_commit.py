@@ -8,7 +8,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-import aiormq
 from attrs import define
 from dedup.application.batch_settlement import BatchSettlement, failure_of
 from dedup.domain.errors import BackendUnavailableError
@@ -17,10 +16,6 @@ from dedup.domain.event import EventId
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# What an AMQP publisher raises when the broker is away, refuses (nack) or closes the channel:
-# the default until CeleryQueue, which cannot say it yet, passes its own.
-AMQP_UNAVAILABLE: tuple[type[BaseException], ...] = (OSError, aiormq.exceptions.AMQPError)
 
 
 @define
@@ -66,7 +61,7 @@ class GroupCommitter(Generic[T]):
         timeout_seconds: float = 5.0,
         max_in_flight: int = 8,
         stats: CommitStats | None = None,
-        unavailable: tuple[type[BaseException], ...] = AMQP_UNAVAILABLE,
+        unavailable: tuple[type[BaseException], ...] = (),
         event_id: Callable[[T], EventId] | None = None,
     ) -> None:
         if max_items <= 0 or max_wait_seconds < 0 or timeout_seconds <= 0 or max_in_flight <= 0:
