@@ -47,7 +47,8 @@ from dedup.application.refill_stored_filter import RefillStoredFilter
 from dedup.domain.event import EventId
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.infrastructure.settings import duration
-from tests.e2e.processes import clean_environment, dedup
+
+from bench.processes import clean_environment, dedup
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = "event_fingerprints"

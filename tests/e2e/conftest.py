@@ -18,13 +18,14 @@ from typing import Any
 import httpx
 import pytest
 from attrs import define, field
+from bench.processes import Process, clean_environment, dedup, free_port, wait_ready
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident
 from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from dedup.domain.errors import BackendUnavailableError
 from kombu import Connection
 
 from tests.accounting import Ledger
-from tests.e2e.processes import Process, clean_environment, dedup, free_port, wait_ready, wait_until
+from tests.e2e.processes import wait_until
 
 CLICKHOUSE = "clickhouse://default:@127.0.0.1:9000/"
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from bench.processes import clean_environment, dedup
 from dedup.adapters.outbound.clickhouse import (
     ClickHouseEventRepository,
     ClickHouseInspector,
@@ -18,7 +19,6 @@ from dedup.adapters.outbound.clickhouse import (
 from dedup.domain.event import Event
 
 from tests.builders import an_event
-from tests.e2e.processes import clean_environment, dedup
 
 pytestmark = pytest.mark.e2e
 
