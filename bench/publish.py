@@ -44,9 +44,10 @@ from dedup.adapters.outbound.celery_queue import CeleryQueue, aiormq_url
 from dedup.adapters.outbound.celery_task_message import CeleryTaskMessages, TaskMessage
 from dedup.adapters.outbound.confirmed_channel import ConfirmedChannel
 from dedup.adapters.outbound.dead_letters import dead_letter_queue_of, events_queue_of
+from dedup.domain.event import Event
 from dedup.infrastructure.celery_app import create_celery_app
+from dedup.infrastructure.ids import new_event_id
 from kombu import Queue as KombuQueue
-from tests.builders import an_event
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("aiormq", "aio-pika", "queue")
@@ -109,6 +110,17 @@ async def timed(
         wall_s=time.perf_counter() - wall,
         cpu_s=time.process_time() - cpu,
         broker_cpu_s=broker.seconds() - broker_cpu,
+    )
+
+
+def an_event(n: int) -> Event:
+    """The n-th click of the load: a fresh id, a payload of its own."""
+    return Event.accept(
+        {"action": "click", "n": n},
+        event_id=new_event_id(),
+        received_at=datetime.now(UTC).replace(microsecond=0),
+        source="bench",
+        ignore=frozenset(),
     )
 
 
@@ -207,7 +219,7 @@ async def declare_with_aio_pika(channel: aio_pika.abc.AbstractChannel, queue: Ko
 
 async def queue_round(app: Celery, args: argparse.Namespace) -> Round:
     queue = CeleryQueue(app, timeout_seconds=10.0)
-    pool = [an_event() for _ in range(args.requests * 4)]
+    pool = [an_event(n) for n in range(args.requests * 4)]
 
     async def work(deadline: float) -> tuple[int, int]:
         loop = asyncio.get_running_loop()
@@ -231,7 +243,10 @@ async def queue_round(app: Celery, args: argparse.Namespace) -> Round:
 
 def message_pool(app: Celery, events_per_message: int) -> list[TaskMessage]:
     messages = CeleryTaskMessages.to(events_queue_of(app), app=app, task_name="events.deduplicate")
-    return [messages.of([an_event() for _ in range(events_per_message)]) for _ in range(POOL)]
+    return [
+        messages.of([an_event(m * events_per_message + n) for n in range(events_per_message)])
+        for m in range(POOL)
+    ]
 
 
 def purge(app: Celery) -> None:

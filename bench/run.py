@@ -24,9 +24,9 @@ from typing import Any
 
 import psutil
 from attrs import define, field
-from tests.e2e.processes import free_port
 
 from bench import measure, profiling, report, stack, wrk
+from bench.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ("single", "batch")

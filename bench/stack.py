@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Protocol
 
 from attrs import define, field, frozen
-from tests.e2e.processes import DEDUP, Process, clean_environment, dedup, wait_ready
 
 from bench import measure
+from bench.processes import DEDUP, Process, clean_environment, dedup, wait_ready
 
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -85,17 +85,7 @@ def _start_workers(*args: str, processes: int, env: Mapping[str, str], cwd: Path
     if processes > 1:
         loop = f'for i in $(seq {processes}); do "$@" & done; wait'
         command = ["sh", "-c", loop, "sh", *command]
-    log = cwd / f"worker-{time.monotonic_ns()}.log"
-    with log.open("wb") as out:
-        popen = subprocess.Popen(
-            command,
-            env=dict(env),
-            cwd=cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Process(name="worker", popen=popen, log=log)
+    return Process.run("worker", command, env=env, cwd=cwd)
 
 
 def _failure_logs(processes: list[Process], lines: int = 40) -> str:

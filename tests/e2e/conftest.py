@@ -19,13 +19,14 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 from attrs import define, field
+from bench.processes import Process, clean_environment, dedup, free_port, wait_ready
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident
 from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from dedup.domain.errors import BackendUnavailableError
 from kombu import Connection
 
 from tests.accounting import Ledger
-from tests.e2e.processes import Process, clean_environment, dedup, free_port, wait_ready, wait_until
+from tests.e2e.processes import wait_until
 from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL
 
 CLICKHOUSE = CLICKHOUSE_URL

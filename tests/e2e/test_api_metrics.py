@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bench.processes import Process, clean_environment, dedup, free_port, wait_ready
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident
 from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from kombu import Connection
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.processes import Process, clean_environment, dedup, free_port, wait_ready
 from tests.servers import BROKER_URL, CLICKHOUSE_URL, REDIS_URL, clickhouse_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

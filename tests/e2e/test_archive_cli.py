@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from bench.processes import clean_environment, dedup
 from dedup.adapters.outbound.clickhouse import (
     ClickHouseEventRepository,
     ClickHouseInspector,
@@ -18,7 +19,6 @@ from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from dedup.domain.event import Event
 
 from tests.builders import an_event
-from tests.e2e.processes import clean_environment, dedup
 from tests.servers import CLICKHOUSE_URL, clickhouse_url
 
 pytestmark = pytest.mark.e2e

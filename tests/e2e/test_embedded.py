@@ -10,9 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bench.processes import Process, clean_environment, free_port, wait_ready
 from dedup.adapters.outbound.clickhouse import ChdbExecutor, ClickHouseInspector
-
-from tests.e2e.processes import Process, clean_environment, free_port, wait_ready
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from attrs import frozen
-
-from tests.e2e.processes import Process, clean_environment, free_port, wait_ready
+from bench.processes import Process, clean_environment, free_port, wait_ready
 
 pytestmark = pytest.mark.e2e
 

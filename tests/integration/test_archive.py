@@ -272,6 +272,7 @@ def test_fresh_events_keep_arriving_while_old_partitions_are_archived(
         stop.set()
         thread.join(timeout=30)
 
+    assert not thread.is_alive()
     assert failures == []
     assert len(arrived) > 0
     dropped = sum(s.rows for s in steps if s.partition.table is ArchivedTable.EVENTS)

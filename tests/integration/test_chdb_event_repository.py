@@ -14,6 +14,7 @@ from dedup.adapters.outbound.clickhouse.event_repository import ChdbEventReposit
 from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
 from dedup.adapters.outbound.clickhouse.migration_runner import MigrationRunner
+from dedup.adapters.outbound.clickhouse.miniorm import Statement
 from dedup.domain.event import Event
 from dedup.domain.outcome import Duplicate
 
@@ -94,6 +95,10 @@ def test_events_survive_into_another_process(tmp_path: Path, now: datetime) -> N
     assert done.stdout.strip() == str(event.event_id)
 
 
-def test_ping_answers_without_a_database(chdb_executor: ChdbExecutor) -> None:
+def test_ping_answers_without_a_database_and_creates_none(chdb_executor: ChdbExecutor) -> None:
     repo = ChdbEventRepository(executor=chdb_executor, database="absent", window_seconds=60)
+
     repo.ping()
+
+    databases = Statement.text("SELECT name FROM system.databases WHERE name = 'absent'")
+    assert chdb_executor.query(databases) == []

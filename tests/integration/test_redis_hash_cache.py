@@ -87,9 +87,14 @@ def test_an_unreachable_redis_is_reported_as_unavailable() -> None:
         cache.close()
 
 
-def test_from_url_connects_lazily_and_pings() -> None:
-    cache = RedisHashCache.from_url(REDIS_URL, ttl_seconds=60)
+def test_a_cache_from_a_url_pings_and_claims_on_that_server(
+    client: redis.Redis[bytes], prefix: str
+) -> None:
+    cache = RedisHashCache.from_url(REDIS_URL, ttl_seconds=60, prefix=prefix)
+    fp, holder = a_fingerprint(), a_holder()
     try:
         cache.ping()
+        cache.claim({fp: holder})
     finally:
         cache.close()
+    assert client.get(f"{prefix}{fp.hex}") == encode_holder(holder)

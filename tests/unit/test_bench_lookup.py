@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from attrs import evolve
-from bench.lookup import (
+from bench.lookup.data import (
     CONTESTED_EVERY,
     MISS_BASE,
     Batch,
@@ -23,10 +23,10 @@ from bench.lookup import (
     insert_sql,
     parse_count,
     parse_sizes,
-    percentile,
     rows_for,
     verify,
 )
+from bench.lookup.figures import percentile
 from dedup.adapters.outbound.clickhouse.chdb_executor import ChdbExecutor
 from dedup.adapters.outbound.clickhouse.event_repository import ChdbEventRepository
 from dedup.adapters.outbound.clickhouse.miniorm import Statement

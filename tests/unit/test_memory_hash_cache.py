@@ -108,5 +108,11 @@ def test_a_cache_without_time_or_room_is_refused(ttl_seconds: int, max_entries: 
         MemoryHashCache(ttl_seconds=ttl_seconds, max_entries=max_entries)
 
 
-def test_ping_always_answers() -> None:
-    MemoryHashCache(ttl_seconds=1).ping()
+def test_a_ping_answers_and_leaves_the_claims_as_they_were() -> None:
+    cache = MemoryHashCache(ttl_seconds=60)
+    fp, first = a_fingerprint(), a_holder()
+    cache.claim({fp: first})
+
+    cache.ping()
+
+    assert cache.claim({fp: a_holder()}) == {fp: first}

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -210,25 +209,27 @@ def test_a_deduplicated_batch_moves_stored_duplicates_and_batch_metrics(started)
 
 
 def test_retries_are_counted_and_depth_shows_the_events_waiting(started):
-    calls: list[int] = []
+    tries: list[int] = []
+    third_try = threading.Event()
     release = threading.Event()
 
     def unavailable_twice(batch: Sequence[Event]) -> None:
-        calls.append(len(batch))
-        if len(calls) <= 2:
+        tries.append(len(batch))
+        if len(tries) <= 2:
             raise BackendUnavailableError("clickhouse")
-        release.wait(5)
+        third_try.set()
+        assert release.wait(30), "the test never released the batch"
 
     retries = value("dedup_retries_total")
     queue = started(unavailable_twice, retry_delays=(0.01, 0.01))
     waiting = threading.Thread(target=put, args=(queue, [an_event(), an_event()]))
     waiting.start()
-    while len(calls) < 3:  # the third try holds the batch until released
-        time.sleep(0.005)
+    assert third_try.wait(30)  # the third try holds the batch until released
 
     assert queue.depth() == {"events": 2}
     release.set()
-    waiting.join(5)
+    waiting.join(30)
+    assert not waiting.is_alive()
     assert value("dedup_retries_total") == retries + 2
     assert queue.depth() == {"events": 0}
 
