@@ -130,6 +130,11 @@ class Settings:
     # (clickhouse-driver gives up on a reply after 300 s).
     filter_settle: timedelta = _env(duration, timedelta(seconds=330))
     retention: timedelta = _env(duration, timedelta(days=7))
+    # How long a batch is retried while a backend is away before it is dead-lettered.
+    retry_for: timedelta = _env(duration, timedelta(hours=24))
+    # How long a worker holds one message while it waits: under RabbitMQ's consumer_timeout
+    # (30 min), past which the broker would close the channel; then it is given back.
+    retry_hold: timedelta = _env(duration, timedelta(minutes=5))
     ignore_fields: frozenset[str] = _env(names, frozenset())
     id_field: str | None = _env(optional_name, None)
     max_body_bytes: int = _env(positive_int, 1_048_576)

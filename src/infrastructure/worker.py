@@ -40,7 +40,12 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
         # Built once here, before any thread: a Resource opens unguarded on first use. The
         # clients connect on their first call, in the thread pool (no fork: threads pool).
         container.deduplicate_event()
-        register_tasks(app, deduplicate=container.deduplicate_event)
+        register_tasks(
+            app,
+            deduplicate=container.deduplicate_event,
+            retry_for_seconds=settings.retry_for.total_seconds(),
+            hold_seconds=settings.retry_hold.total_seconds(),
+        )
         register_archive_task(app, retention=container.run_retention)
         if settings.metrics_port is not None:
             start_worker_metrics_server(settings.metrics_port)

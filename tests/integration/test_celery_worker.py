@@ -12,7 +12,10 @@ from attrs import define
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from celery.worker import state
+from dedup.adapters.inbound.backend_breaker import BackendBreaker
 from dedup.adapters.inbound.celery_tasks import TASK_NAME, register_tasks
+from dedup.adapters.metrics import process_instruments
+from dedup.adapters.metrics.exposition import render
 from dedup.adapters.outbound.celery_queue import CeleryQueue
 from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
 from dedup.adapters.outbound.no_stored_filter import NoStoredFilter
@@ -20,24 +23,27 @@ from dedup.application.deduplicate_event import DeduplicateEvent
 from dedup.domain.errors import BackendUnavailableError, PoisonEventError
 from dedup.domain.event import Event
 from dedup.domain.outcome import Duplicate
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache
 
 pytestmark = pytest.mark.integration
 
-MAX_RETRIES = 2  # retries wait whole seconds (see backoff_seconds): keep them few
+MAX_RETRIES = 2  # a bug's retries wait whole seconds (see backoff_seconds): keep them few
+HOLD_SECONDS = 0.3  # a message waiting out an outage is given back this often
 
 
 @define
 class FlakyEventRepository(FakeEventRepository):
-    """Down for its next `failures` saves, then up; counts the saves it refused."""
+    """Down for its next `failures` saves, or until `down_until` (monotonic), then up."""
 
     failures: int = 0
+    down_until: float = 0.0
     refused: int = 0
 
     def save(self, *, events: Sequence[Event], duplicates: Sequence[Duplicate]) -> None:
-        if self.failures > 0:
+        if self.failures > 0 or time.monotonic() < self.down_until:
             self.failures -= 1
             self.refused += 1
             raise BackendUnavailableError("clickhouse")
@@ -77,12 +83,18 @@ def repo() -> FlakyEventRepository:
     return FlakyEventRepository()
 
 
-@pytest.fixture
-def worker(app: Celery, repo: FlakyEventRepository) -> Iterator[None]:
+@pytest.fixture(params=[3600.0])
+def worker(
+    app: Celery, repo: FlakyEventRepository, request: pytest.FixtureRequest
+) -> Iterator[None]:
+    """A worker whose DEDUP_RETRY_FOR is the param (indirect parametrization changes it)."""
     cache = FakeHashCache()
     register_tasks(
         app,
         deduplicate=lambda: DeduplicateEvent(cache=cache, events=repo, seen=NoStoredFilter()),
+        retry_for_seconds=request.param,
+        hold_seconds=HOLD_SECONDS,
+        breaker=BackendBreaker(base_seconds=0.01, cap_seconds=0.05),
         max_retries=MAX_RETRIES,
         backoff_base_seconds=0.01,
         backoff_max_seconds=0.05,
@@ -114,6 +126,15 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the condition did not come true in time")
         time.sleep(0.02)
+
+
+def metric(name: str) -> float:
+    """This process's value of a metric (the worker runs in the test's process)."""
+    for family in text_string_to_metric_families(render(process_instruments()).decode()):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return float(sample.value)
+    return 0.0
 
 
 def depth(app: Celery, name: str) -> int:
@@ -164,22 +185,28 @@ def test_many_concurrent_puts_share_few_messages_and_the_worker_stores_every_eve
     assert depth(app, dead_queue(app)) == 0
 
 
-def test_a_repository_down_for_a_while_is_retried_until_the_events_are_stored(
+def test_a_repository_down_for_a_while_is_waited_out_and_nothing_is_dead_lettered(
     app, worker, queue, repo
 ) -> None:
-    repo.failures = MAX_RETRIES  # the last allowed retry succeeds
+    # Longer than a message is held (it is given back several times) and than the old budget
+    # of MAX_RETRIES tries: what counts is DEDUP_RETRY_FOR, an hour here.
+    repo.down_until = time.monotonic() + 8 * HOLD_SECONDS
+    retried = metric("dedup_retries_total")
     events = [an_event(), an_event()]
 
     put(queue, events)
 
-    wait_until(lambda: len(repo.stored) == 2)
-    assert repo.refused == MAX_RETRIES
+    wait_until(lambda: len(repo.stored) == 2, timeout=30)
+    assert repo.refused > MAX_RETRIES + 1
+    assert metric("dedup_retries_total") - retried >= 2  # given back to the queue meanwhile
     assert sorted(e.event_id for e in repo.stored) == sorted(e.event_id for e in events)
     wait_until(lambda: depth(app, app.conf.task_default_queue) == 0)
     assert depth(app, dead_queue(app)) == 0
+    assert metric("dedup_backend_waiting") == 0  # the breaker closed again
 
 
-def test_a_repository_down_for_good_dead_letters_the_message_and_replay_stores_it_once(
+@pytest.mark.parametrize("worker", [4 * HOLD_SECONDS], indirect=True)
+def test_a_repository_down_past_retry_for_dead_letters_the_message_and_replay_stores_it_once(
     app, worker, queue, repo
 ) -> None:
     repo.failures = 10**9
@@ -187,19 +214,34 @@ def test_a_repository_down_for_good_dead_letters_the_message_and_replay_stores_i
 
     put(queue, events)
 
-    wait_until(lambda: depth(app, dead_queue(app)) == 1)
-    assert repo.refused == MAX_RETRIES + 1
+    wait_until(lambda: depth(app, dead_queue(app)) == 1, timeout=30)
     assert repo.stored == []
     assert depth(app, app.conf.task_default_queue) == 0
 
     repo.failures = 0
+    refused = repo.refused
     assert CeleryDeadLetters(app).replay() == 1
 
     wait_until(lambda: len(repo.stored) == 3)
     assert sorted(e.event_id for e in repo.stored) == sorted(e.event_id for e in events)
     wait_until(lambda: depth(app, app.conf.task_default_queue) == 0)
     assert depth(app, dead_queue(app)) == 0
-    assert repo.refused == MAX_RETRIES + 1  # the replayed copy started with a fresh retry count
+    assert repo.refused == refused  # the replayed copy was stored at its first try
+
+
+@pytest.mark.parametrize("worker", [4 * HOLD_SECONDS], indirect=True)
+def test_a_replayed_dead_letter_starts_a_fresh_retry_for(app, worker, queue, repo) -> None:
+    repo.failures = 10**9
+    put(queue, [an_event()])
+    wait_until(lambda: depth(app, dead_queue(app)) == 1, timeout=30)
+
+    # Down a little longer, but for less than DEDUP_RETRY_FOR counted from the replay.
+    repo.failures = 0
+    repo.down_until = time.monotonic() + 2 * HOLD_SECONDS
+    assert CeleryDeadLetters(app).replay() == 1
+
+    wait_until(lambda: len(repo.stored) == 1, timeout=30)
+    assert depth(app, dead_queue(app)) == 0
 
 
 def test_a_malformed_message_is_dead_lettered_at_once_and_the_worker_goes_on(

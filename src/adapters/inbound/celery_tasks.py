@@ -17,11 +17,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from attrs import frozen
 from celery import Celery, Task
 from celery.exceptions import Reject
 from celery.worker.request import Request
+from dedup.adapters.inbound.backend_breaker import BackendBreaker
 from dedup.adapters.inbound.batch_gatherer import BatchGatherer
-from dedup.adapters.metrics import record_batch, record_dead_letter, record_retry
+from dedup.adapters.metrics import (
+    record_backend_waiting,
+    record_batch,
+    record_dead_letter,
+    record_retry,
+)
 from dedup.application.deduplicate_event import DeduplicateEvent
 from dedup.application.messages import events_from_message
 from dedup.domain.errors import BackendUnavailableError, PoisonEventError
@@ -30,6 +37,9 @@ from dedup.domain.event import Event, EventId
 log = logging.getLogger(__name__)
 
 TASK_NAME = "events.deduplicate"
+# The header a given-back message carries: an x- header, so `dedup replay-dead` drops it with
+# the broker's own and a replayed message starts a fresh DEDUP_RETRY_FOR.
+FAILING_SINCE = "x-dedup-failing-since"
 
 
 def backoff_seconds(retries: int, *, base: float, cap: float) -> int:
@@ -64,23 +74,30 @@ def register_tasks(
     app: Celery,
     *,
     deduplicate: Callable[[], DeduplicateEvent],
+    retry_for_seconds: float = 24 * 3600.0,
+    hold_seconds: float = 300.0,
+    breaker: BackendBreaker | None = None,
     max_retries: int = 8,
     backoff_base_seconds: float = 1.0,
     backoff_max_seconds: float = 60.0,
     max_batch_events: int = 20_000,
     min_flush_interval_seconds: float = 0.2,
     batch_timeout_seconds: float = 120.0,
+    now: Callable[[], float] = time.time,
 ) -> Task[Any, None]:
     """Register `events.deduplicate`; `deduplicate` is called in the worker process, after fork.
 
     Each task waits for a batch of up to max_batch_events, flushed at most every
     min_flush_interval_seconds, to be stored (see BatchGatherer). The task owns only the ack
     policy: success acks. Poison (a malformed message, or a PoisonEventError for one of its
-    events) is rejected at once, so the broker dead-letters this message alone. Anything else
-    (BackendUnavailableError, also the batch not stored within batch_timeout_seconds, or a
-    bug, logged with its traceback) retries with backoff: the retry message is published
-    before the original is acked, and only after max_retries does the task fail and the
-    broker dead-letter the message (acks_late, no ack on failure).
+    events) is rejected at once, so the broker dead-letters this message alone.
+    A backend that is away (BackendUnavailableError) is waited out: the task keeps its message
+    and waits at the breaker for the next attempt. After hold_seconds (well under RabbitMQ's
+    consumer_timeout) it gives the message back, republished with the time its failures began;
+    only once they began retry_for_seconds ago is it dead-lettered. The worker holds at most
+    its prefetch of messages meanwhile, so its memory stays flat however long the outage.
+    A bug (any other error, logged with its traceback) retries with backoff, and only after
+    max_retries does the broker dead-letter the message (acks_late, no ack on failure).
     """
 
     def store(batch: list[Event]) -> None:
@@ -104,8 +121,15 @@ def register_tasks(
         name="dedup-batch",
         event_id=_event_id,
     )
+    wait_out = WaitOut(
+        gatherer=gatherer,
+        breaker=breaker or BackendBreaker(base_seconds=backoff_base_seconds),
+        retry_for_seconds=retry_for_seconds,
+        hold_seconds=hold_seconds,
+        now=now,
+    )
 
-    def retry(task: Task[Any, None], exc: Exception) -> Exception:
+    def retry_bug(task: Task[Any, None], exc: Exception) -> Exception:
         delay = backoff_seconds(
             task.request.retries, base=backoff_base_seconds, cap=backoff_max_seconds
         )
@@ -134,18 +158,77 @@ def register_tasks(
         except ValueError as exc:
             raise _dead_letter(PoisonEventError(f"malformed message: {exc}")) from exc
         try:
-            gatherer.submit(events)
+            wait_out(task, message, events, failing_since=_failing_since(task))
         except PoisonEventError as exc:
             raise _dead_letter(exc) from exc
-        except BackendUnavailableError as exc:
-            raise retry(task, exc) from exc
+        except Reject:
+            raise
         except Exception as exc:
             # A bug is not the message's fault: keep the message (retried, not dead-lettered
             # at once), so a fix or a rollback within the retries stores it.
             log.error("storing a batch failed on a bug", exc_info=exc)
-            raise retry(task, exc) from exc
+            raise retry_bug(task, exc) from exc
 
     return deduplicate_events
+
+
+@frozen
+class WaitOut:
+    """Store a message's events once their backend is back; give the message back if long."""
+
+    gatherer: BatchGatherer[Event]
+    breaker: BackendBreaker
+    retry_for_seconds: float
+    hold_seconds: float
+    now: Callable[[], float]
+
+    def __call__(
+        self,
+        task: Task[Any, None],
+        message: object,
+        events: list[Event],
+        *,
+        failing_since: float | None,
+    ) -> None:
+        held_from = time.monotonic()
+        while True:
+            if self.breaker.is_open:  # no flush while the backend is away: wait for the probe
+                held = time.monotonic() - held_from
+                if held >= self.hold_seconds:
+                    _give_back(task, message, failing_since=failing_since or self.now())
+                    return
+                self.breaker.wait(at_most=self.hold_seconds - held)
+            try:
+                self.gatherer.submit(events)
+            except BackendUnavailableError as exc:
+                began = failing_since if failing_since is not None else self.now()
+                if self.breaker.failed():
+                    log.warning("%s; waiting it out (up to %.0fs)", exc, self.retry_for_seconds)
+                    record_backend_waiting(True)
+                if self.now() - began >= self.retry_for_seconds:
+                    raise _dead_letter_after_outage(exc, self.now() - began) from exc
+                failing_since = began
+            else:
+                if self.breaker.succeeded():
+                    log.warning("the backend answers again: storing resumes")
+                    record_backend_waiting(False)
+                return
+
+
+def _give_back(task: Task[Any, None], message: object, *, failing_since: float) -> None:
+    """Publish the message again (no ETA: nothing waits in worker memory); the original is
+    acked when the task returns. A crash in between delivers it twice: dedup's own case."""
+    record_retry()
+    task.apply_async(args=(message,), headers={FAILING_SINCE: f"{failing_since:.3f}"})
+
+
+def _failing_since(task: Task[Any, None]) -> float | None:
+    """When the failures of this message began (epoch seconds), if an earlier try gave it back."""
+    value = getattr(task.request, FAILING_SINCE, None)
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None  # not ours to trust: the budget starts now
 
 
 def _event_id(event: Event) -> EventId:
@@ -157,3 +240,9 @@ def _dead_letter(poison: PoisonEventError) -> Reject:
     record_dead_letter()
     # Retrying cannot fix it; rejecting without requeue sends it to the dead letters.
     return Reject(str(poison), requeue=False)
+
+
+def _dead_letter_after_outage(exc: BackendUnavailableError, seconds: float) -> Reject:
+    log.error("dead-lettering a message after %.0fs of %s (DEDUP_RETRY_FOR)", seconds, exc)
+    record_dead_letter()
+    return Reject(f"{exc} for {seconds:.0f}s", requeue=False)

@@ -84,6 +84,11 @@ def record_retry() -> None:
     process_instruments().retries.inc()
 
 
+def record_backend_waiting(waiting: bool) -> None:
+    """A worker began (True) or stopped (False) waiting out an unavailable backend."""
+    process_instruments().backend_waiting.set(1 if waiting else 0)
+
+
 def record_dead_letter() -> None:
     """A batch (a message) was given up on and dead-lettered."""
     process_instruments().dead_letters.inc()

@@ -11,6 +11,7 @@ from prometheus_client import (
     PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
 )
@@ -46,6 +47,7 @@ class Instruments:
     batch_seconds: Histogram
     retries: Counter
     dead_letters: Counter
+    backend_waiting: Gauge
     publish_seconds: Histogram
     message_events: Histogram
     publish_failures: Counter
@@ -117,6 +119,12 @@ class Instruments:
                 "dedup_dead_letters",
                 "Batches (messages) given up on and dead-lettered; see `dedup replay-dead`.",
                 registry=registry,
+            ),
+            backend_waiting=Gauge(
+                "dedup_backend_waiting",
+                "1 while a worker waits out an unavailable backend (its breaker is open).",
+                registry=registry,
+                multiprocess_mode="max",
             ),
             publish_seconds=Histogram(
                 "dedup_publish_seconds",
