@@ -46,6 +46,7 @@ def create_app(
     on_startup: Sequence[Callable[..., Any]] = (),
     on_shutdown: Sequence[Callable[..., Any]] = (),
     ready_timeout: float = 2.0,
+    ready_needs: frozenset[str] | None = None,
     debug: bool = False,
 ) -> Litestar:
     """The API; extra_route_handlers is where GET /metrics and other routes plug in."""
@@ -55,7 +56,9 @@ def create_app(
         route_handlers=[EventsController, HealthController, *extra_route_handlers],
         dependencies={
             "accept_events": _constant(accept_events),
-            "readiness": _constant(Readiness(probes=probes, timeout=ready_timeout)),
+            "readiness": _constant(
+                Readiness(probes=probes, timeout=ready_timeout, needed=ready_needs)
+            ),
         },
         # Read by the ingest handlers from app.state, not injected: two more injected values
         # would make Litestar resolve them in a task group on every request.

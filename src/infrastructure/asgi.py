@@ -27,6 +27,7 @@ def build_app(container: Container) -> Litestar:
         api_keys=settings.api_keys,
         # The depth is asked of the queue at each scrape: RabbitMQ, or the in-process buffer.
         extra_route_handlers=[metrics_route(depth=queue.depth)],
+        ready_needs=hooks.ready_needs,
         on_startup=hooks.startup,
         # The clients go last, once the queue has flushed what it holds.
         on_shutdown=[*hooks.shutdown, lambda: close_resources(container)],

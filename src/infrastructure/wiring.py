@@ -58,6 +58,8 @@ class Hooks:
 
     startup: Sequence[Callable[[], object]]
     shutdown: Sequence[Callable[[], object]]
+    # The probes /health/ready needs to answer ready; the others only degrade it.
+    ready_needs: frozenset[str]
 
 
 def embedded_hooks(
@@ -71,6 +73,7 @@ def embedded_hooks(
     return Hooks(
         # Opening the store at start takes its lock: no other process writes it while we serve.
         startup=[open_store, queue.start, scheduler.start],
+        ready_needs=frozenset({"broker", "database"}),  # "ok" means stored here
         # Litestar hands the app to a hook that takes an argument: stop(timeout) must not get it.
         shutdown=[lambda: scheduler.stop(), drain_and_stop],  # noqa: PLW0108
     )
@@ -78,7 +81,8 @@ def embedded_hooks(
 
 def distributed_hooks(*, queue: CeleryQueue) -> Hooks:
     # Awaited on the event loop that published: it flushes and closes that loop's channel.
-    return Hooks(startup=[], shutdown=[queue.aclose])
+    # "ok" means queued: only the broker is needed, ClickHouse and Redis are waited out.
+    return Hooks(startup=[], shutdown=[queue.aclose], ready_needs=frozenset({"broker"}))
 
 
 def retention_job(run_retention: Callable[[], RunRetention]) -> Callable[[], object]:

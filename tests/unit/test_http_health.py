@@ -144,3 +144,22 @@ def test_startup_and_shutdown_hooks_run_with_the_app():
 def test_a_limit_below_one_is_refused_at_startup(option):
     with pytest.raises(ValueError, match="must be positive"):
         client_for({}, **{option: 0})
+
+
+def test_a_backend_the_api_can_do_without_degrades_readiness_but_keeps_it_ready():
+    probes = {"broker": fine, "cache": down, "database": down}
+    with client_for(probes, ready_needs=frozenset({"broker"})) as client:
+        response = client.get("/health/ready")
+    assert response.status_code == 200  # events still queue: the load balancer keeps sending
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"] == {"broker": "ok", "cache": "unavailable", "database": "unavailable"}
+    assert "cache unavailable" in body["detail"] and "database unavailable" in body["detail"]
+
+
+def test_without_the_broker_nothing_can_be_accepted_so_the_api_is_not_ready():
+    probes = {"broker": down, "cache": fine, "database": fine}
+    with client_for(probes, ready_needs=frozenset({"broker"})) as client:
+        response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == "unavailable"

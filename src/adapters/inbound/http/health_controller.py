@@ -1,4 +1,4 @@
-"""GET /health/live and /health/ready: is the process up, can it reach every backend."""
+"""GET /health/live and /health/ready: is the process up, can it take events, what is degraded."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ class Live(msgspec.Struct):
 
 
 class Ready(msgspec.Struct, omit_defaults=True):
-    """Each backend's state: "ok", "unavailable", "timeout" or "error"."""
+    """status "ok", "degraded" (ready, a backend it can do without is away) or "unavailable";
+    each backend's state: "ok", "unavailable", "timeout" or "error"."""
 
     status: str
     checks: dict[str, str]
@@ -38,6 +39,9 @@ class Readiness:
 
     probes: Mapping[str, Probe]
     timeout: float = 2.0
+    # The backends without which no "ok" can be given; None: every probe. The others only
+    # degrade the answer: with ClickHouse or Redis away, events still queue to be stored.
+    needed: frozenset[str] | None = None
     # Own limiter: probes stuck on a dead backend can never starve other thread work.
     limiter: anyio.CapacityLimiter = field(factory=lambda: anyio.CapacityLimiter(8))
 
@@ -80,12 +84,19 @@ class HealthController(Controller):
     async def live(self) -> Live:
         return Live()
 
-    @get("/ready", summary="Every backend answers", responses={503: _NOT_READY})
+    @get("/ready", summary="The API can take events", responses={503: _NOT_READY})
     async def ready(self, readiness: NamedDependency[Readiness]) -> Response[Ready]:
         checks = await readiness.check()
         failed = [name for name, state in checks.items() if state != "ok"]
-        if not failed:
-            return Response(Ready(status="ok", checks=checks))
-        detail = "not ready: " + ", ".join(f"{name} {checks[name]}" for name in failed)
-        body = Ready("unavailable", checks, error="service_unavailable", detail=detail)
-        return Response(body, status_code=503)
+        needed = readiness.needed if readiness.needed is not None else frozenset(checks)
+        missing = [name for name in failed if name in needed]
+        states = ", ".join(f"{name} {checks[name]}" for name in failed)
+        if missing:
+            body = Ready(
+                "unavailable", checks, error="service_unavailable", detail=f"not ready: {states}"
+            )
+            return Response(body, status_code=503)
+        if failed:
+            detail = f"degraded: {states}; events are accepted and stored once it is back"
+            return Response(Ready(status="degraded", checks=checks, detail=detail))
+        return Response(Ready(status="ok", checks=checks))
