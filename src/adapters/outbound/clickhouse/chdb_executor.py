@@ -11,11 +11,11 @@ from uuid import UUID
 
 from attrs import define, field
 from dedup.adapters.outbound.clickhouse import rowbinary
-from dedup.adapters.outbound.clickhouse.executor import BACKEND, Executor
+from dedup.adapters.outbound.clickhouse.errors import code_in, engine_error
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.mappers import Row, utc
 from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, Table, ident, qualified
 from dedup.adapters.outbound.clickhouse.store_lock import STORE_LOCKS
-from dedup.domain.errors import BackendUnavailableError
 
 
 def _quoted(value: Any) -> str:
@@ -51,14 +51,14 @@ def _placeholder(name: str, param: Param) -> str:
 
 
 @contextmanager
-def _engine_errors() -> Iterator[None]:
-    """chDB's failures, as the backend error every Executor raises."""
+def _engine_errors(*, inserting: bool = False) -> Iterator[None]:
+    """chDB's failures, as the domain errors every Executor raises."""
     import chdb
 
     try:
         yield
     except (RuntimeError, chdb.ChdbError, OSError) as exc:
-        raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
+        raise engine_error(exc, code=code_in(str(exc)), inserting=inserting) from exc
 
 
 @define
@@ -103,7 +103,7 @@ class ChdbExecutor(Executor):
         names = ", ".join(ident(name) for name in table.names)
         sql = f"INSERT INTO {qualified(database, table.name)} ({names})"
         with (
-            _engine_errors(),
+            _engine_errors(inserting=True),
             self._lock,
             self._engine().send_insert(sql, "RowBinary") as inserter,
         ):

@@ -13,7 +13,8 @@ BACKEND = "clickhouse"
 
 
 class Executor(Protocol):
-    """One ClickHouse engine; every failure surfaces as BackendUnavailableError("clickhouse")."""
+    """One ClickHouse engine; a failure surfaces as BackendUnavailableError("clickhouse"), or
+    as PoisonEventError when an insert is refused for its rows (clickhouse/errors.py)."""
 
     def query(self, statement: Statement) -> list[Row]:
         """The rows of a SELECT, as Python values (str, bytes, UUID, aware UTC datetime, int)."""

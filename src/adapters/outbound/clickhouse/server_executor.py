@@ -10,10 +10,10 @@ from uuid import UUID
 
 from attrs import define, field
 from dedup.adapters.outbound.clickhouse.column_types import STRING, Array, ColumnType, column_type
-from dedup.adapters.outbound.clickhouse.executor import BACKEND, Executor
+from dedup.adapters.outbound.clickhouse.errors import engine_error
+from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.mappers import Row, utc
 from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, Table, ident, qualified
-from dedup.domain.errors import BackendUnavailableError
 
 
 class _Verbatim:
@@ -109,14 +109,15 @@ class ServerExecutor(Executor):
             )
         return self._client
 
-    def _run(self, sql: str, params: Any = None, **kwargs: Any) -> Any:
+    def _run(self, sql: str, params: Any = None, *, inserting: bool = False, **kwargs: Any) -> Any:
         from clickhouse_driver.errors import Error  # type: ignore[import-untyped]
 
         try:
             with self._lock:
                 return self._driver().execute(sql, params, **kwargs)
         except (Error, OSError, EOFError) as exc:
-            raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
+            code = getattr(exc, "code", None)
+            raise engine_error(exc, code=code, inserting=inserting) from exc
 
     def query(self, statement: Statement) -> list[Row]:
         sql, values, sets = server_query(statement)
@@ -134,7 +135,8 @@ class ServerExecutor(Executor):
             tuple(v.encode() if s else v for v, s in zip(row, strings, strict=True)) for row in rows
         ]
         names = ", ".join(ident(name) for name in table.names)
-        self._run(f"INSERT INTO {qualified(database, table.name)} ({names}) VALUES", encoded)
+        sql = f"INSERT INTO {qualified(database, table.name)} ({names}) VALUES"
+        self._run(sql, encoded, inserting=True)
 
     def close(self) -> None:
         with self._lock:
