@@ -10,9 +10,11 @@ from dedup.adapters.outbound.clickhouse import (
     ChdbEventRepository,
     ClickHouseEventRepository,
     ClickHouseInspector,
+    ClickHouseStoreQuery,
     MigrationRunner,
     database_from_url,
     executor_from_url,
+    query_executor_from_url,
 )
 from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
 from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
@@ -31,6 +33,7 @@ from dedup.application.progress import NoProgress
 from dedup.application.purge_fingerprints import PurgeFingerprints
 from dedup.application.refill_stored_filter import RefillStoredFilter
 from dedup.application.restore_events import RestoreEvents
+from dedup.application.run_query import RunQuery
 from dedup.application.run_retention import RunRetention
 from dedup.infrastructure.beat import crontab_of
 from dedup.infrastructure.celery_app import create_celery_app
@@ -85,6 +88,12 @@ class Container(containers.DeclarativeContainer):
     inspector = providers.Factory(
         ClickHouseInspector, executor=clickhouse_executor, database=clickhouse_database
     )
+    # Its own connection: a slow query never holds up the writer or a readiness probe.
+    query_executor = providers.Resource(
+        closing, providers.Callable(query_executor_from_url, clickhouse_url)
+    )
+    store_query = providers.Singleton(ClickHouseStoreQuery, executor=query_executor)
+    run_query = providers.Factory(RunQuery, store=store_query)
 
     cache_ttl_seconds = providers.Callable(seconds, settings.provided.cache_ttl)
     hash_cache = providers.Selector(
