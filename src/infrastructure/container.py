@@ -20,6 +20,7 @@ from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartiti
 from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
 from dedup.adapters.outbound.file_archiver import FileArchiver
 from dedup.adapters.outbound.file_lock import FileLock
+from dedup.adapters.outbound.http_store_query import HttpStoreQuery
 from dedup.adapters.outbound.memory_hash_cache import MemoryHashCache
 from dedup.adapters.outbound.memory_queue import MemoryQueue
 from dedup.adapters.outbound.no_stored_filter import NoStoredFilter
@@ -94,6 +95,11 @@ class Container(containers.DeclarativeContainer):
     )
     store_query = providers.Singleton(ClickHouseStoreQuery, executor=query_executor)
     run_query = providers.Factory(RunQuery, store=store_query)
+    # The same through a running service (called with store__base_url=...), which holds it.
+    served_run_query = providers.Factory(
+        RunQuery,
+        store=providers.Factory(HttpStoreQuery, admin_key=settings.provided.admin_key),
+    )
 
     cache_ttl_seconds = providers.Callable(seconds, settings.provided.cache_ttl)
     hash_cache = providers.Selector(
