@@ -16,12 +16,14 @@ from dedup.application.ports import (
     HashCache,
     Queue,
     StoredFilter,
+    StoreQuery,
     WriteMark,
 )
 from dedup.domain.errors import BackendUnavailableError, PoisonEventError
 from dedup.domain.event import Event, EventId, Holder
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate
+from dedup.domain.query import QueryLimits, QueryRefusedError, QueryResult, Refusal, ResultColumn
 
 
 @define
@@ -224,3 +226,26 @@ class FakeQueue(Queue):
         if self.down:
             raise BackendUnavailableError("broker")
         self.queued.extend(events)
+
+
+@define
+class FakeStoreQuery(StoreQuery):
+    """Answers the statements it was given answers for, cut to the limit; refuses the rest.
+
+    `refusals` says how the engine would refuse a statement (a write, a timeout); any other
+    statement names no table the fake knows.
+    """
+
+    answers: dict[str, tuple[tuple[ResultColumn, ...], list[tuple[object, ...]]]] = Factory(dict)
+    refusals: dict[str, Refusal] = Factory(dict)
+    down: bool = False
+
+    def run(self, sql: str, *, limits: QueryLimits) -> QueryResult:
+        if self.down:
+            raise BackendUnavailableError("clickhouse")
+        if sql in self.refusals:
+            raise QueryRefusedError(f"refused: {sql}", refusal=self.refusals[sql])
+        if sql not in self.answers:
+            raise QueryRefusedError(f"no table answers {sql!r}", refusal=Refusal.INVALID)
+        columns, rows = self.answers[sql]
+        return QueryResult.cut(columns, rows, limit=limits.rows)

@@ -12,6 +12,7 @@ from dedup.domain.archive import ArchivedTable, ArchiveManifest, Partition, Reco
 from dedup.domain.event import Event, EventId, Holder
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate
+from dedup.domain.query import QueryLimits, QueryResult
 
 
 class Claims(dict[EventFingerprint, Holder]):
@@ -143,6 +144,15 @@ class Queue(Protocol):
 
         PoisonEventError instead for events that can never be queued or stored as they are.
         """
+        ...
+
+
+class StoreQuery(Protocol):
+    """SQL on the store that can only read: the engine refuses anything else."""
+
+    def run(self, sql: str, *, limits: QueryLimits) -> QueryResult:
+        """Its first `limits.rows` rows; QueryRefusedError for a write, bad SQL, two statements
+        or a statement past the time, BackendUnavailableError when the store is away."""
         ...
 
 

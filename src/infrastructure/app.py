@@ -7,12 +7,15 @@ from importlib.metadata import PackageNotFoundError, version
 from types import MappingProxyType
 from typing import Any
 
+from dedup.adapters.inbound.http.admin_guard import AdminGuard
 from dedup.adapters.inbound.http.auth import WriteKeys
 from dedup.adapters.inbound.http.body import BodyReader
 from dedup.adapters.inbound.http.errors import EXCEPTION_HANDLERS
 from dedup.adapters.inbound.http.events_controller import EventsController
 from dedup.adapters.inbound.http.health_controller import HealthController, Readiness
+from dedup.adapters.inbound.http.query_controller import QueryController
 from dedup.application.accept_events import AcceptEvents
+from dedup.application.run_query import RunQuery
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -42,6 +45,8 @@ def create_app(
     max_batch: int = 1000,
     max_depth: int = 64,
     api_keys: Mapping[str, str] = _NO_KEYS,
+    run_query: RunQuery | None = None,
+    admin_key: str | None = None,
     extra_route_handlers: Sequence[ControllerRouterHandler] = (),
     on_startup: Sequence[Callable[..., Any]] = (),
     on_shutdown: Sequence[Callable[..., Any]] = (),
@@ -49,17 +54,23 @@ def create_app(
     ready_needs: frozenset[str] | None = None,
     debug: bool = False,
 ) -> Litestar:
-    """The API; extra_route_handlers is where GET /metrics and other routes plug in."""
+    """The API; extra_route_handlers is where GET /metrics and other routes plug in.
+
+    With run_query, POST /admin/query answers this machine, or a request with admin_key.
+    """
     if max_body_bytes < 1 or max_batch < 1 or max_depth < 1:
         raise ValueError("max_body_bytes, max_batch and max_depth must be positive")
+    dependencies = {
+        "accept_events": _constant(accept_events),
+        "readiness": _constant(Readiness(probes=probes, timeout=ready_timeout, needed=ready_needs)),
+    }
+    queries: list[ControllerRouterHandler] = []
+    if run_query is not None:
+        dependencies["run_query"] = _constant(run_query)
+        queries.append(QueryController)
     return Litestar(
-        route_handlers=[EventsController, HealthController, *extra_route_handlers],
-        dependencies={
-            "accept_events": _constant(accept_events),
-            "readiness": _constant(
-                Readiness(probes=probes, timeout=ready_timeout, needed=ready_needs)
-            ),
-        },
+        route_handlers=[EventsController, HealthController, *queries, *extra_route_handlers],
+        dependencies=dependencies,
         # Read by the ingest handlers from app.state, not injected: two more injected values
         # would make Litestar resolve them in a task group on every request.
         state=State(
@@ -68,6 +79,8 @@ def create_app(
                     max_body_bytes=max_body_bytes, max_batch=max_batch, max_depth=max_depth
                 ),
                 "write_keys": WriteKeys.of(api_keys),
+                # Read by admin_only, the guard of every admin path.
+                "admin_guard": AdminGuard.of(admin_key),
             }
         ),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -25,6 +25,8 @@ def build_app(container: Container) -> Litestar:
         max_body_bytes=settings.max_body_bytes,
         max_batch=settings.max_batch,
         api_keys=settings.api_keys,
+        run_query=container.run_query(),
+        admin_key=settings.admin_key,
         # The depth is asked of the queue at each scrape: RabbitMQ, or the in-process buffer.
         extra_route_handlers=[metrics_route(depth=queue.depth)],
         ready_needs=hooks.ready_needs,

@@ -1,4 +1,4 @@
-"""The `dedup` command: serve, worker, beat, migrate, archive, restore, replay-dead."""
+"""The `dedup` command: serve, worker, beat, migrate, archive, restore, replay-dead, query."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dedup.infrastructure.settings import Settings, SettingsError, duration
+
+# Where `dedup serve` answers unless told otherwise; `dedup query` asks there first.
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -50,6 +53,12 @@ def _replay_dead(settings: Settings, args: argparse.Namespace) -> int:
     from dedup.infrastructure.commands import replay_dead
 
     return replay_dead(settings)
+
+
+def _query(settings: Settings, args: argparse.Namespace) -> int:
+    from dedup.infrastructure.query_command import query
+
+    return query(settings, args.sql, fmt=args.format, limit=args.limit, url=args.url)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -105,6 +114,17 @@ def parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay-dead", help="put dead-lettered batches back on the queue")
     replay.set_defaults(run=_replay_dead)
+
+    query = commands.add_parser(
+        "query", help="run one read-only SQL statement, through the running service if one holds it"
+    )
+    query.add_argument("sql", metavar="SQL")
+    query.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    query.add_argument("--limit", type=int, default=None, metavar="N", help="rows at most (1000)")
+    query.add_argument(
+        "--url", default=DEFAULT_URL, help=f"the running service to ask first ({DEFAULT_URL})"
+    )
+    query.set_defaults(run=_query)
     return root
 
 

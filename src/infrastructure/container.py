@@ -10,14 +10,17 @@ from dedup.adapters.outbound.clickhouse import (
     ChdbEventRepository,
     ClickHouseEventRepository,
     ClickHouseInspector,
+    ClickHouseStoreQuery,
     MigrationRunner,
     database_from_url,
     executor_from_url,
+    query_executor_from_url,
 )
 from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
 from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
 from dedup.adapters.outbound.file_archiver import FileArchiver
 from dedup.adapters.outbound.file_lock import FileLock
+from dedup.adapters.outbound.http_store_query import HttpStoreQuery
 from dedup.adapters.outbound.memory_hash_cache import MemoryHashCache
 from dedup.adapters.outbound.memory_queue import MemoryQueue
 from dedup.adapters.outbound.no_stored_filter import NoStoredFilter
@@ -31,6 +34,7 @@ from dedup.application.progress import NoProgress
 from dedup.application.purge_fingerprints import PurgeFingerprints
 from dedup.application.refill_stored_filter import RefillStoredFilter
 from dedup.application.restore_events import RestoreEvents
+from dedup.application.run_query import RunQuery
 from dedup.application.run_retention import RunRetention
 from dedup.infrastructure.beat import crontab_of
 from dedup.infrastructure.celery_app import create_celery_app
@@ -84,6 +88,17 @@ class Container(containers.DeclarativeContainer):
     )
     inspector = providers.Factory(
         ClickHouseInspector, executor=clickhouse_executor, database=clickhouse_database
+    )
+    # Its own connection: a slow query never holds up the writer or a readiness probe.
+    query_executor = providers.Resource(
+        closing, providers.Callable(query_executor_from_url, clickhouse_url)
+    )
+    store_query = providers.Singleton(ClickHouseStoreQuery, executor=query_executor)
+    run_query = providers.Factory(RunQuery, store=store_query)
+    # The same through a running service (called with store__base_url=...), which holds it.
+    served_run_query = providers.Factory(
+        RunQuery,
+        store=providers.Factory(HttpStoreQuery, admin_key=settings.provided.admin_key),
     )
 
     cache_ttl_seconds = providers.Callable(seconds, settings.provided.cache_ttl)

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 
 import uvicorn
+from dedup.adapters.inbound.http.admin_guard import is_loopback
 from dedup.infrastructure.commands import migrate
 from dedup.infrastructure.metrics_dir import metrics_dir_of, prepare_metrics_dir
 from dedup.infrastructure.settings import Settings
 from dedup.infrastructure.wiring import scheme
-
-
-def is_loopback(host: str) -> bool:
-    """Whether only this machine can reach `host` (a name other than localhost may be anything)."""
-    if host.lower() in {"localhost", "localhost.localdomain"}:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def anonymous_refusal(settings: Settings, host: str) -> str | None:

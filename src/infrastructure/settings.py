@@ -140,6 +140,8 @@ class Settings:
     max_body_bytes: int = _env(positive_int, 1_048_576)
     max_batch: int = _env(positive_int, 1000)
     api_keys: dict[str, str] = _env(key_pairs, {}, secret=True)
+    # Opens the admin paths (POST /admin/query, GET /) to other machines; never a write key.
+    admin_key: str | None = _env(optional_name, None, secret=True)
     # Without keys, anyone who reaches the API writes events: loopback only, unless said so.
     allow_anonymous: bool = _env(boolean, False)
     archive_schedule: str = _env(crontab, "0 0 * * 1")
@@ -150,6 +152,13 @@ class Settings:
     migrations_dir: Path | None = _env(Path, None)  # None: the migrations the package ships
     queue_name: str = _env(str, "dedup.events")
     metrics_port: int | None = _env(optional_port, None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.admin_key is not None and self.admin_key in self.api_keys.values():
+            raise SettingsError(
+                "DEDUP_ADMIN_KEY: it is also one of DEDUP_API_KEYS; a write key must not open"
+                " the admin paths, so give the admin key a value of its own"
+            )
 
     @property
     def clickhouse(self) -> str:

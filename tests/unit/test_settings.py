@@ -78,3 +78,18 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     assert settings.window == timedelta(days=7)
     assert settings.max_batch == 20
     assert settings.id_field is None
+
+
+def test_the_admin_key_is_read_and_kept_out_of_the_repr() -> None:
+    settings = Settings.load({"DEDUP_ADMIN_KEY": "admin-s3cret"}, dotenv=None)
+
+    assert settings.admin_key == "admin-s3cret"
+    assert "admin-s3cret" not in repr(settings)
+
+
+def test_an_admin_key_that_is_also_a_write_key_fails_at_start_up() -> None:
+    environ = {"DEDUP_API_KEYS": "web=shared-s3cret", "DEDUP_ADMIN_KEY": "shared-s3cret"}
+    with pytest.raises(SettingsError, match="DEDUP_ADMIN_KEY") as refused:
+        Settings.load(environ, dotenv=None)
+
+    assert "shared-s3cret" not in str(refused.value)

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from dedup.adapters.metrics import record_rejected
 from dedup.domain.errors import BackendUnavailableError, InvalidEventError, PoisonEventError
+from dedup.domain.query import QueryRefusedError, Refusal
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
@@ -27,12 +28,21 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
 class RequestRejectedError(Exception):
     """The request cannot be taken as sent; the client has to change it."""
 
-    def __init__(self, status: int, code: str, detail: str, *, index: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        index: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
         self.index = index
+        self.headers = headers
 
 
 # Codes for what Litestar itself raises (routing, its own body limit, bad Content-Length).
@@ -56,7 +66,7 @@ def _answer(
 
 
 def _rejected(_request: Request[Any, Any, Any], exc: RequestRejectedError) -> Response[ErrorBody]:
-    return _answer(exc.status, ErrorBody(exc.code, exc.detail, exc.index))
+    return _answer(exc.status, ErrorBody(exc.code, exc.detail, exc.index), exc.headers)
 
 
 def _invalid_event(_request: Request[Any, Any, Any], exc: InvalidEventError) -> Response[ErrorBody]:
@@ -68,6 +78,20 @@ def _poison(_request: Request[Any, Any, Any], exc: PoisonEventError) -> Response
     logger.warning("answering 422, an event can never be stored: %s", exc)
     detail = f"the event can never be stored as sent: {exc.reason}"
     return _answer(422, ErrorBody("event_refused", detail))
+
+
+# What each refusal answers: the request has to change, as retrying cannot help.
+_REFUSALS = {
+    Refusal.WRITES: (403, "read_only"),
+    Refusal.INVALID: (400, "invalid_query"),
+    Refusal.TIMEOUT: (422, "query_timeout"),
+    Refusal.DENIED: (403, "forbidden"),
+}
+
+
+def _query_refused(_request: Request[Any, Any, Any], exc: QueryRefusedError) -> Response[ErrorBody]:
+    status, code = _REFUSALS[exc.refusal]
+    return _answer(status, ErrorBody(code, f"the store refused the query: {exc.reason}"))
 
 
 def _unavailable(
@@ -105,6 +129,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     RequestRejectedError: _rejected,
     InvalidEventError: _invalid_event,
     PoisonEventError: _poison,
+    QueryRefusedError: _query_refused,
     BackendUnavailableError: _unavailable,
     HTTPException: _http,
     Exception: _unexpected,

@@ -1,4 +1,4 @@
-"""The ClickHouse adapter: MiniORM, executors (server, chDB), the EventRepository, migrations."""
+"""The ClickHouse adapter: MiniORM, executors (server, chDB), repository, queries, migrations."""
 
 from dedup.adapters.outbound.clickhouse.chdb_executor import ChdbExecutor
 from dedup.adapters.outbound.clickhouse.event_repository import (
@@ -13,10 +13,12 @@ from dedup.adapters.outbound.clickhouse.migration_runner import (
     MigrationStatus,
 )
 from dedup.adapters.outbound.clickhouse.server_executor import ServerExecutor
+from dedup.adapters.outbound.clickhouse.store_query import ClickHouseStoreQuery
 from dedup.adapters.outbound.clickhouse.url import (
     chdb_executor_from_url,
     database_from_url,
     executor_from_url,
+    query_executor_from_url,
     server_executor_from_url,
 )
 
@@ -25,6 +27,7 @@ __all__ = [
     "ChdbExecutor",
     "ClickHouseEventRepository",
     "ClickHouseInspector",
+    "ClickHouseStoreQuery",
     "Executor",
     "MigrationError",
     "MigrationRunner",
@@ -33,5 +36,6 @@ __all__ = [
     "chdb_executor_from_url",
     "database_from_url",
     "executor_from_url",
+    "query_executor_from_url",
     "server_executor_from_url",
 ]

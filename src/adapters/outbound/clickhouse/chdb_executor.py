@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from attrs import define, field
 from dedup.adapters.outbound.clickhouse import rowbinary
 from dedup.adapters.outbound.clickhouse.errors import code_in, engine_error
-from dedup.adapters.outbound.clickhouse.executor import Executor
+from dedup.adapters.outbound.clickhouse.executor import (
+    BACKEND,
+    READONLY,
+    Answer,
+    Executor,
+    StatementError,
+    engine_message,
+)
 from dedup.adapters.outbound.clickhouse.mappers import Row, utc
 from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, Table, ident, qualified
 from dedup.adapters.outbound.clickhouse.store_lock import STORE_LOCKS
+from dedup.domain.errors import BackendUnavailableError
 
 
 def _quoted(value: Any) -> str:
@@ -61,11 +71,65 @@ def _engine_errors(*, inserting: bool = False) -> Iterator[None]:
         raise engine_error(exc, code=code_in(str(exc)), inserting=inserting) from exc
 
 
+# JSON as exact as a server's native answer: 64-bit integers as numbers, bytes that are no
+# UTF-8 replaced (rather than JSON that does not parse).
+_JSON_OUTPUT = {"output_format_json_quote_64bit_integers": 0, "output_format_json_validate_utf8": 1}
+
+
+@contextmanager
+def _statement_errors() -> Iterator[None]:
+    """chDB's refusals (they carry ClickHouse's code) as StatementError, the rest unavailable."""
+    import chdb
+
+    try:
+        yield
+    except (RuntimeError, chdb.ChdbError) as exc:
+        code = code_in(str(exc))
+        if code is None:
+            raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
+        raise StatementError(code, engine_message(str(exc))) from exc
+
+
+def _json(session: Any, statement: str, **params: str) -> Any:
+    with _statement_errors():
+        return json.loads(session.query(statement, "JSONCompact", params=params).bytes())
+
+
+def _canonical(session: Any, sql: str) -> str:
+    try:
+        [[text]] = _json(session, "SELECT formatQuery({sql:String})", sql=chdb_param(sql))["data"]
+    except StatementError as exc:  # the message would quote this wrapper: keep what concerns sql
+        message = exc.message.split(" In scope SELECT formatQuery(")[0].rstrip(" .:")
+        raise StatementError(exc.code, message) from exc
+    return str(text)
+
+
+def _one_query(session: Any, sql: str) -> str:
+    """The statement as ClickHouse's parser reads it, once that is one query and no more.
+
+    chDB would run whatever follows a `;`, and acts on INTO OUTFILE (a file written by this
+    process, readonly or not) and FORMAT itself. formatQuery() parses exactly one statement
+    and gives back its canonical text, which is what runs. One more INTO OUTFILE shows in
+    that text's own canonical form only when it has no INTO OUTFILE or FORMAT yet, and is no
+    INSERT (whose inline data would swallow it) or SET or SYSTEM (which take no output).
+    """
+    canonical = _canonical(session, sql)
+    try:
+        probed = _canonical(session, f"{canonical}\nINTO OUTFILE ''")
+    except StatementError:
+        probed = canonical
+    if probed == canonical:
+        detail = "only a read is answered here: INSERT, SET, SYSTEM, INTO OUTFILE, FORMAT refused"
+        raise StatementError(READONLY, detail)
+    return canonical
+
+
 @define
 class ChdbExecutor(Executor):
     """ClickHouse in this process (chDB); one engine per process, bound to one path at a time."""
 
     path: str
+    database: str = "default"  # where a name a statement leaves unqualified is looked up
     _session: Any = field(default=None, init=False)
     # One engine per process, driven by the queue thread and readiness probes: one at a time.
     _lock: threading.RLock = field(factory=threading.RLock, init=False)
@@ -109,6 +173,31 @@ class ChdbExecutor(Executor):
         ):
             inserter.append(data)
             inserter.finish()
+
+    def read_only(self, sql: str, *, settings: Mapping[str, int | str]) -> Answer:
+        # A connection of its own: the engine's shared session keeps serving the writer, and
+        # its settings (readonly last, so that it does not refuse the others) are this one's.
+        options = {k: v for k, v in settings.items() if k != "readonly"}
+        options |= {**_JSON_OUTPUT, "database": self.database, "readonly": 1}
+        with self._reader(options) as session:
+            answer = _json(session, _one_query(session, sql))
+        columns = tuple((column["name"], column["type"]) for column in answer["meta"])
+        return Answer(columns=columns, rows=answer["data"])
+
+    @contextmanager
+    def _reader(self, options: Mapping[str, int | str]) -> Iterator[Any]:
+        from chdb import session
+
+        STORE_LOCKS.acquire(self.path)
+        try:
+            with _engine_errors():
+                reader = session.Session(f"{self.path}?{urlencode(options)}")  # type: ignore[no-untyped-call]
+            try:
+                yield reader
+            finally:
+                reader.close()  # type: ignore[no-untyped-call]
+        finally:
+            STORE_LOCKS.release(self.path)
 
     def close(self) -> None:
         with self._lock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -11,7 +11,12 @@ from uuid import UUID
 from attrs import define, field
 from dedup.adapters.outbound.clickhouse.column_types import STRING, Array, ColumnType, column_type
 from dedup.adapters.outbound.clickhouse.errors import engine_error
-from dedup.adapters.outbound.clickhouse.executor import Executor
+from dedup.adapters.outbound.clickhouse.executor import (
+    Answer,
+    Executor,
+    StatementError,
+    engine_message,
+)
 from dedup.adapters.outbound.clickhouse.mappers import Row, utc
 from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, Table, ident, qualified
 
@@ -88,6 +93,7 @@ class ServerExecutor(Executor):
     port: int = 9000
     user: str = "default"
     password: str = ""
+    database: str = "default"  # where a name a statement leaves unqualified is looked up
     connect_timeout: float = 5.0
     _client: Any = field(default=None, init=False)
     # One connection, not safe to share: the readiness probe and the writer take turns.
@@ -103,18 +109,31 @@ class ServerExecutor(Executor):
                 port=self.port,
                 user=self.user,
                 password=self.password,
-                database="default",
+                database=self.database,
                 connect_timeout=self.connect_timeout,
                 settings={"strings_as_bytes": True},
             )
         return self._client
 
-    def _run(self, sql: str, params: Any = None, *, inserting: bool = False, **kwargs: Any) -> Any:
-        from clickhouse_driver.errors import Error  # type: ignore[import-untyped]
+    def _run(
+        self,
+        sql: str,
+        params: Any = None,
+        *,
+        inserting: bool = False,
+        refusals: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """The driver's answer; with `refusals`, the server's own refusal is a StatementError."""
+        from clickhouse_driver.errors import Error, ServerException  # type: ignore[import-untyped]
 
         try:
             with self._lock:
                 return self._driver().execute(sql, params, **kwargs)
+        except ServerException as exc:
+            if refusals:
+                raise StatementError(exc.code, engine_message(exc.message)) from exc
+            raise engine_error(exc, code=exc.code, inserting=inserting) from exc
         except (Error, OSError, EOFError) as exc:
             code = getattr(exc, "code", None)
             raise engine_error(exc, code=code, inserting=inserting) from exc
@@ -137,6 +156,14 @@ class ServerExecutor(Executor):
         names = ", ".join(ident(name) for name in table.names)
         sql = f"INSERT INTO {qualified(database, table.name)} ({names}) VALUES"
         self._run(sql, encoded, inserting=True)
+
+    def read_only(self, sql: str, *, settings: Mapping[str, int | str]) -> Answer:
+        # The server takes one statement per query and leaves output clauses to the client.
+        # readonly goes last: the server applies settings in order, and readonly=1 would
+        # refuse any that came after it.
+        options = {**{k: v for k, v in settings.items() if k != "readonly"}, "readonly": 1}
+        rows, columns = self._run(sql, refusals=True, settings=options, with_column_types=True)
+        return Answer(columns=tuple((name, spelling) for name, spelling in columns), rows=rows)
 
     def close(self) -> None:
         with self._lock:

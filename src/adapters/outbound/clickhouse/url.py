@@ -62,6 +62,21 @@ def chdb_executor_from_url(url: str) -> ChdbExecutor:
     return ChdbExecutor(path=parse_chdb_url(url).path)
 
 
+def query_executor_from_url(url: str) -> Executor:
+    """An executor of its own for statements people write, in the URL's database."""
+    if url.startswith("chdb://"):
+        parsed = parse_chdb_url(url)
+        return ChdbExecutor(path=parsed.path, database=parsed.database)
+    server = parse_server_url(url)
+    return ServerExecutor(
+        host=server.host,
+        port=server.port,
+        user=server.user,
+        password=server.password,
+        database=server.database,
+    )
+
+
 def executor_from_url(url: str) -> Executor:
     """The executor the URL's scheme names."""
     if url.startswith("chdb://"):
