@@ -137,6 +137,8 @@ class Settings:
     api_keys: dict[str, str] = _env(key_pairs, {}, secret=True)
     # Without keys, anyone who reaches the API writes events: loopback only, unless said so.
     allow_anonymous: bool = _env(boolean, False)
+    # Opens the admin paths (GET /, /admin/*) to other hosts; distinct from every write key.
+    admin_key: str | None = _env(optional_name, None, secret=True)
     archive_schedule: str = _env(crontab, "0 0 * * 1")
     queue_type: str = _env(choice("classic", "quorum"), "classic")
     clickhouse_cluster: str | None = _env(optional_name, None)
