@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dedup.adapters.inbound.http.interim_admin_guard import admin_guard
+from dedup.adapters.inbound.http.live_page_controller import live_page_router
 from dedup.adapters.inbound.http.metrics_controller import metrics_route
 from dedup.infrastructure.app import create_app
 from dedup.infrastructure.container import Container, close_resources
@@ -26,7 +28,14 @@ def build_app(container: Container) -> Litestar:
         max_batch=settings.max_batch,
         api_keys=settings.api_keys,
         # The depth is asked of the queue at each scrape: RabbitMQ, or the in-process buffer.
-        extra_route_handlers=[metrics_route(depth=queue.depth)],
+        extra_route_handlers=[
+            metrics_route(depth=queue.depth),
+            live_page_router(
+                describe_store=container.describe_store(),
+                queue_depth=queue.depth,
+                guard=admin_guard(settings.admin_key),
+            ),
+        ],
         on_startup=hooks.startup,
         # The clients go last, once the queue has flushed what it holds.
         on_shutdown=[*hooks.shutdown, lambda: close_resources(container)],
