@@ -9,9 +9,9 @@ CMD ["dedup", "serve", "--host", "0.0.0.0"]
 
 # The integration and end-to-end suites, run by compose.yaml's `test` service against its
 # own servers: `docker compose --profile test run --rm test`. The end-to-end tests start
-# redis-servers of their own, so the image carries one.
+# redis-servers of their own, so the image carries one; the live page's test drives chromium.
 FROM app AS test
-RUN apt-get update && apt-get install -y --no-install-recommends redis-server \
+RUN apt-get update && apt-get install -y --no-install-recommends redis-server chromium \
     && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir '.[dev]'
 COPY tests ./tests

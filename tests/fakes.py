@@ -16,13 +16,15 @@ from dedup.application.ports import (
     HashCache,
     Queue,
     StoredFilter,
+    StoreOverview,
     StoreQuery,
     WriteMark,
 )
 from dedup.domain.errors import BackendUnavailableError, PoisonEventError
 from dedup.domain.event import Event, EventId, Holder
 from dedup.domain.fingerprint import EventFingerprint
-from dedup.domain.outcome import Duplicate
+from dedup.domain.outcome import Duplicate, DuplicateKind
+from dedup.domain.overview import LatestEvent, StoreCounts
 from dedup.domain.query import QueryLimits, QueryRefusedError, QueryResult, Refusal, ResultColumn
 
 
@@ -103,7 +105,7 @@ class FakeStoredFilter(StoredFilter, FilterRefill):
 
 
 @define
-class FakeEventRepository(EventRepository, FingerprintHistory):
+class FakeEventRepository(EventRepository, FingerprintHistory, StoreOverview):
     """`stored` is the raw events table (a race may leave a fingerprint twice); `final()` folds
     it as ReplacingMergeTree does. `unseen` ids are stored but missed by owners(), as when the
     lookup of a racing batch ran just before their insert landed. `crash_after_insert` makes
@@ -175,6 +177,29 @@ class FakeEventRepository(EventRepository, FingerprintHistory):
     def received_since(self, moment: datetime) -> Iterator[EventFingerprint]:
         self._check()
         return iter([e.fingerprint for e in self.stored if e.received_at >= moment])
+
+    def counts(self) -> StoreCounts:
+        self._check()
+        kinds = [dup.kind for dup in self.duplicates]
+        return StoreCounts(
+            stored=len(self.stored), duplicates={kind: kinds.count(kind) for kind in DuplicateKind}
+        )
+
+    def latest(self, *, since: datetime, limit: int, preview: int) -> list[LatestEvent]:
+        self._check()
+        recent = [event for event in self.stored if event.received_at >= since]
+        recent.sort(key=lambda e: (e.received_at, e.event_id), reverse=True)
+        return [
+            LatestEvent.of(
+                event_id=event.event_id,
+                received_at=event.received_at,
+                source=event.source,
+                payload=event.payload,
+                copies=sum(dup.original_event_id == event.event_id for dup in self.duplicates),
+                preview=preview,
+            )
+            for event in recent[:limit]
+        ]
 
     def final(self) -> list[Event]:
         """The events table as a read with FINAL sees it: the smallest id per fingerprint."""

@@ -12,6 +12,7 @@ from dedup.domain.archive import ArchivedTable, ArchiveManifest, Partition, Reco
 from dedup.domain.event import Event, EventId, Holder
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate
+from dedup.domain.overview import LatestEvent, StoreCounts
 from dedup.domain.query import QueryLimits, QueryResult
 
 
@@ -133,6 +134,18 @@ class EventRepository(Protocol):
         Raises PoisonEventError, naming the events when it can, for a content the store
         refuses (retrying cannot help), BackendUnavailableError when the store is away.
         """
+        ...
+
+
+class StoreOverview(Protocol):
+    """A cheap look at what the store holds, for a person watching the service."""
+
+    def counts(self) -> StoreCounts:
+        """Events stored, duplicates recorded by kind (rows a merge folds may count twice)."""
+        ...
+
+    def latest(self, *, since: datetime, limit: int, preview: int) -> list[LatestEvent]:
+        """The newest `limit` events received since `since`, newest first, with their copies."""
         ...
 
 

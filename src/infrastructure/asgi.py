@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dedup.adapters.inbound.http.admin_guard import admin_only
+from dedup.adapters.inbound.http.live_page_controller import live_page_router
 from dedup.adapters.inbound.http.metrics_controller import metrics_route
 from dedup.infrastructure.app import create_app
 from dedup.infrastructure.container import Container, close_resources
@@ -28,7 +30,14 @@ def build_app(container: Container) -> Litestar:
         run_query=container.run_query(),
         admin_key=settings.admin_key,
         # The depth is asked of the queue at each scrape: RabbitMQ, or the in-process buffer.
-        extra_route_handlers=[metrics_route(depth=queue.depth)],
+        extra_route_handlers=[
+            metrics_route(depth=queue.depth),
+            live_page_router(
+                describe_store=container.describe_store(),
+                queue_depth=queue.depth,
+                guard=admin_only,
+            ),
+        ],
         ready_needs=hooks.ready_needs,
         on_startup=hooks.startup,
         # The clients go last, once the queue has flushed what it holds.

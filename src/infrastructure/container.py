@@ -10,6 +10,7 @@ from dedup.adapters.outbound.clickhouse import (
     ChdbEventRepository,
     ClickHouseEventRepository,
     ClickHouseInspector,
+    ClickHouseStoreOverview,
     ClickHouseStoreQuery,
     MigrationRunner,
     database_from_url,
@@ -30,6 +31,7 @@ from dedup.adapters.outbound.timed_event_repository import TimedEventRepository
 from dedup.application.accept_events import AcceptEvents
 from dedup.application.archive_events import ArchiveEvents
 from dedup.application.deduplicate_event import DeduplicateEvent
+from dedup.application.describe_store import DescribeStore
 from dedup.application.progress import NoProgress
 from dedup.application.purge_fingerprints import PurgeFingerprints
 from dedup.application.refill_stored_filter import RefillStoredFilter
@@ -99,6 +101,13 @@ class Container(containers.DeclarativeContainer):
     served_run_query = providers.Factory(
         RunQuery,
         store=providers.Factory(HttpStoreQuery, admin_key=settings.provided.admin_key),
+    )
+
+    store_overview = providers.Singleton(
+        ClickHouseStoreOverview, executor=clickhouse_executor, database=clickhouse_database
+    )
+    describe_store = providers.Factory(
+        DescribeStore, store=store_overview, clock=providers.Object(utc_now)
     )
 
     cache_ttl_seconds = providers.Callable(seconds, settings.provided.cache_ttl)

@@ -123,6 +123,8 @@ def test_the_installed_dedup_lists_every_migration_and_stores_a_posted_event(
         response = httpx.post(f"http://127.0.0.1:{port}/service-event/", json=body, timeout=30)
         assert response.status_code == 200, response.text
         event_id = response.json()["event_id"]
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)  # package data, not a module
+        assert page.status_code == 200 and "/admin/overview" in page.text, page.text
     finally:
         assert serve.stop() == 0, serve.output()
 

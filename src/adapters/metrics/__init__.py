@@ -46,6 +46,13 @@ def record_accepted(events: int, *, batch: bool) -> None:
     (found.accepted_batch if batch else found.accepted_single).inc(events)
 
 
+def accepted_total() -> int:
+    """Events answered 200 since the service started (every API process's, in multiprocess mode)."""
+    from dedup.adapters.metrics.exposition import sample_total
+
+    return int(sample_total(process_instruments(), "dedup_events_accepted_total"))
+
+
 def record_rejected(code: str) -> None:
     """The API answered a request with the error `code`."""
     process_instruments().rejected.labels(code=code).inc()

@@ -69,6 +69,12 @@ def scrape_registry(instruments: Instruments, depth: DepthProbe | None = None) -
     return registry
 
 
+def sample_total(instruments: Instruments, name: str) -> float:
+    """The sum of every sample called `name` (all its labels) that a scrape would show."""
+    registry = scrape_registry(instruments)
+    return sum(s.value for metric in registry.collect() for s in metric.samples if s.name == name)
+
+
 def render(instruments: Instruments, depth: DepthProbe | None = None) -> bytes:
     """The Prometheus text format, version 0.0.4."""
     return generate_latest(scrape_registry(instruments, depth))

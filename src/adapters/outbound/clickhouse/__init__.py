@@ -13,6 +13,7 @@ from dedup.adapters.outbound.clickhouse.migration_runner import (
     MigrationStatus,
 )
 from dedup.adapters.outbound.clickhouse.server_executor import ServerExecutor
+from dedup.adapters.outbound.clickhouse.store_overview import ClickHouseStoreOverview
 from dedup.adapters.outbound.clickhouse.store_query import ClickHouseStoreQuery
 from dedup.adapters.outbound.clickhouse.url import (
     chdb_executor_from_url,
@@ -27,6 +28,7 @@ __all__ = [
     "ChdbExecutor",
     "ClickHouseEventRepository",
     "ClickHouseInspector",
+    "ClickHouseStoreOverview",
     "ClickHouseStoreQuery",
     "Executor",
     "MigrationError",
