@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from attrs import define
 from dedup.application.deduplicate_event import DeduplicateEvent
 from dedup.domain.event import Event
 from dedup.domain.outcome import Outcome
@@ -13,13 +14,28 @@ from tests.fakes import FakeEventRepository, FakeHashCache, FakeStoredFilter
 from tests.unit.test_deduplicate_race import a_later_copy
 
 
+@define
+class Redis:
+    """The claims and the filter of one Redis, failing and answering together."""
+
+    cache: FakeHashCache
+    seen: FakeStoredFilter
+
+    def stop(self) -> None:
+        self.cache.down = self.seen.down = True
+
+    def start(self) -> None:
+        self.cache.down = self.seen.down = False
+
+
 @pytest.fixture
-def redis_down(cache: FakeHashCache, seen: FakeStoredFilter) -> None:
-    cache.down = seen.down = True
+def redis(cache: FakeHashCache, seen: FakeStoredFilter) -> Redis:
+    return Redis(cache, seen)
 
 
-def redis_back(cache: FakeHashCache, seen: FakeStoredFilter) -> None:
-    cache.down = seen.down = False
+@pytest.fixture
+def redis_down(redis: Redis) -> None:
+    redis.stop()
 
 
 @pytest.mark.usefixtures("redis_down")
@@ -34,14 +50,11 @@ def test_a_new_event_is_stored_while_redis_is_down(
 
 
 def test_a_copy_of_an_event_stored_before_the_outage_is_found_in_clickhouse(
-    deduplicate: DeduplicateEvent,
-    repo: FakeEventRepository,
-    cache: FakeHashCache,
-    seen: FakeStoredFilter,
+    deduplicate: DeduplicateEvent, repo: FakeEventRepository, redis: Redis
 ) -> None:
     original = an_event()
     deduplicate.execute([original])
-    cache.down = seen.down = True
+    redis.stop()
     copy = a_copy_of(original)
     outcome = deduplicate.execute([copy])
     assert repo.stored == [original]
@@ -82,35 +95,29 @@ def test_two_batches_racing_while_redis_is_down_keep_the_smallest_id(
 
 
 def test_a_filter_that_missed_additions_rules_nothing_out_when_redis_answers_again(
-    deduplicate: DeduplicateEvent,
-    repo: FakeEventRepository,
-    cache: FakeHashCache,
-    seen: FakeStoredFilter,
+    deduplicate: DeduplicateEvent, repo: FakeEventRepository, redis: Redis
 ) -> None:
-    cache.down = seen.down = True
+    redis.stop()
     original = an_event()
     deduplicate.execute([original])  # stored without its bits in the filter
-    redis_back(cache, seen)  # the same server, its data kept: the filter says complete
+    redis.start()  # the same server, its data kept: the filter says complete
     copy = a_copy_of(original)  # its claim was never written either
     outcome = deduplicate.execute([copy])
     assert outcome.outcomes == {copy.event_id: Outcome.DUPLICATE}
     assert repo.stored == [original]
-    assert seen.state == "incomplete"  # until the refiller fills it from ClickHouse
+    assert redis.seen.state == "incomplete"  # until the refiller fills it from ClickHouse
 
 
 def test_claims_and_marks_are_used_again_once_redis_answers(
-    deduplicate: DeduplicateEvent,
-    repo: FakeEventRepository,
-    cache: FakeHashCache,
-    seen: FakeStoredFilter,
+    deduplicate: DeduplicateEvent, repo: FakeEventRepository, redis: Redis
 ) -> None:
-    cache.down = seen.down = True
+    redis.stop()
     deduplicate.execute([an_event()])
-    redis_back(cache, seen)
+    redis.start()
     original: Event = an_event()
     first = deduplicate.execute([original])
     assert not first.degraded
-    assert cache.stored >= {original.fingerprint}  # marked stored in Redis again
+    assert redis.cache.stored >= {original.fingerprint}  # marked stored in Redis again
     repo.looked_up.clear()
     copy = a_copy_of(original)
     assert deduplicate.execute([copy]).outcomes == {copy.event_id: Outcome.DUPLICATE}
