@@ -15,6 +15,7 @@ from dedup.application.ports import (
     FingerprintHistory,
     HashCache,
     Queue,
+    Repoint,
     StoredFilter,
     StoreOverview,
     StoreQuery,
@@ -30,19 +31,27 @@ from dedup.domain.query import QueryLimits, QueryRefusedError, QueryResult, Refu
 
 @define
 class FakeHashCache(HashCache):
+    """`down` fails every call as an unreachable Redis does (BackendUnavailableError);
+    `down_after_claim` makes it go down right after the next claim."""
+
     claims: dict[EventFingerprint, Holder] = Factory(dict)
     stored: set[EventFingerprint] = Factory(set)  # pointed at a stored holder
     down: bool = False
+    down_after_claim: bool = False
 
     def claim(self, owners: Mapping[EventFingerprint, Holder]) -> Claims:
         self._check()
         held = {fp: self.claims.setdefault(fp, holder) for fp, holder in owners.items()}
+        self.down, self.down_after_claim = self.down or self.down_after_claim, False
         return Claims(held, stored=self.stored & held.keys())
 
-    def point(self, holders: Mapping[EventFingerprint, Holder]) -> None:
+    def point(self, repoints: Mapping[EventFingerprint, Repoint]) -> None:
         self._check()
-        self.claims.update(holders)
-        self.stored.update(holders)
+        for fp, repoint in repoints.items():
+            named = self.claims[fp].event_id if fp in self.claims else None
+            if named in (repoint.replaces.event_id, repoint.holder.event_id):
+                self.claims[fp] = repoint.holder
+                self.stored.add(fp)
 
     def flush(self) -> None:
         self.claims.clear()
@@ -50,19 +59,22 @@ class FakeHashCache(HashCache):
 
     def _check(self) -> None:
         if self.down:
-            raise BackendUnavailableError("cache")
+            raise BackendUnavailableError("redis", "connection refused")
 
 
 @define
 class FakeStoredFilter(StoredFilter, FilterRefill):
     """An exact filter (no false positives) with the real one's states: a new or lost filter
-    rules nothing out until a refill that no loss interrupted has finished."""
+    rules nothing out until a refill that no loss interrupted has finished. `down` fails
+    every call as an unreachable Redis does; an add that failed so makes the filter
+    incomplete at its next call once it is back, as the real one does."""
 
     known: set[EventFingerprint] = Factory(set)
     state: str = "incomplete"  # or "refilling", "complete"
     since: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     down: bool = False
     refills: int = 0
+    lost_adds: bool = False
 
     @classmethod
     def complete(cls) -> FakeStoredFilter:
@@ -73,6 +85,8 @@ class FakeStoredFilter(StoredFilter, FilterRefill):
         return set(fingerprints) - self.known if self.state == "complete" else set()
 
     def add(self, events: Sequence[Event]) -> None:
+        if self.down:
+            self.lost_adds = True
         self._check()
         self.known.update(event.fingerprint for event in events)
 
@@ -82,6 +96,7 @@ class FakeStoredFilter(StoredFilter, FilterRefill):
         self.state = "incomplete"
 
     def gaps(self) -> list[FilterGap]:
+        self._check()
         return [] if self.state == "complete" else [FilterGap(name="fake", since=self.since)]
 
     def begin(self, gap: FilterGap) -> bool:
@@ -101,7 +116,9 @@ class FakeStoredFilter(StoredFilter, FilterRefill):
 
     def _check(self) -> None:
         if self.down:
-            raise BackendUnavailableError("redis")
+            raise BackendUnavailableError("redis", "connection refused")
+        if self.lost_adds:
+            self.lost_adds, self.state = False, "incomplete"
 
 
 @define

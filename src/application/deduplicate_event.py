@@ -21,6 +21,10 @@ without a search. A fingerprint seen for the first time (most of them) costs a f
 the filter instead of a search of the window: every event's bits are added before its insert,
 so what the filter rules out is not stored, except a rival written after the mark, which the
 check above finds. A lost filter rules nothing out until refilled (RefillStoredFilter).
+When Redis fails, a batch runs as if it had lost every key (BatchFilters): ClickHouse decides
+each fingerprint, and the check above settles the races the missing claims leave open. A
+claim is re-pointed only if it still names what the batch's claim saw (a compare-and-set), so
+a batch that settled no contest never points a claim back at a loser another batch found.
 
 What is left, each needing a lost claim at the exact moment of a race on top:
 - a copy that arrived while the loser held the Redis claim, before the contest was settled, is
@@ -37,7 +41,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from attrs import define, field, frozen
-from dedup.application.ports import Contender, EventRepository, HashCache, StoredFilter, WriteMark
+from dedup.application.batch_filters import BatchFilters
+from dedup.application.ports import (
+    Claims,
+    Contender,
+    EventRepository,
+    HashCache,
+    Repoint,
+    StoredFilter,
+    WriteMark,
+)
 from dedup.domain.event import Event, EventId, Holder
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import BatchOutcome, Duplicate, DuplicateKind, Outcome
@@ -82,6 +95,7 @@ class _Plan:
     copies: list[tuple[Event, Holder]] = field(factory=list)
     settled: set[EventFingerprint] = field(factory=set)  # stored by this batch's own events
     mark: WriteMark = WriteMark(0)  # taken before the lookup: an insert it missed came later
+    held: Claims = field(factory=Claims)  # what the claim saw: what a re-point may replace
     repoint: dict[EventFingerprint, Holder] = field(factory=dict)
     holders: dict[EventFingerprint, Holder] = field(factory=dict)  # of settled, unless known
     known: set[EventFingerprint] = field(factory=set)  # settled, holder marked stored in Redis
@@ -104,9 +118,10 @@ class DeduplicateEvent:
         groups = _grouped(batch)
         if not groups:
             return BatchOutcome(outcomes={}, stored=(), duplicates=())
-        plan = self._plan(groups)
+        filters = BatchFilters(cache=self.cache, seen=self.seen)
+        plan = self._plan(groups, filters)
         if plan.to_store:
-            self.seen.add(plan.to_store)  # first: a filter must never rule out a stored event
+            filters.add(plan.to_store)  # first: a filter must never rule out a stored event
             self.events.save(events=plan.to_store, duplicates=[])
         winners, losers = self._contests(plan)
         plan.repoint |= winners
@@ -120,15 +135,15 @@ class DeduplicateEvent:
             )
             for event, owner in plan.copies
         ]
-        return self._record(plan, [*duplicates, *losers])
+        return self._record(plan, [*duplicates, *losers], filters)
 
-    def _plan(self, groups: dict[EventFingerprint, list[Event]]) -> _Plan:
+    def _plan(self, groups: dict[EventFingerprint, list[Event]], filters: BatchFilters) -> _Plan:
         """Claim, look up, and decide each event: store it, skip it, or record it as a copy."""
-        held = self.cache.claim({fp: group[0].holder for fp, group in groups.items()})
-        plan = _Plan(mark=self.events.mark())
+        held = filters.claim({fp: group[0].holder for fp, group in groups.items()})
+        plan = _Plan(mark=self.events.mark(), held=held)
         # Redis knows some holders are stored; the filter rules out some as never stored.
         unknown = groups.keys() - held.stored
-        stored = self.events.owners(unknown - self.seen.unseen(unknown))
+        stored = self.events.owners(unknown - filters.unseen(unknown))
         stored |= {fp: held[fp] for fp in held.stored}
         for fp, group in groups.items():
             owner = stored.get(fp) or held[fp]
@@ -168,7 +183,9 @@ class DeduplicateEvent:
         losers = [dup for fp, contenders in contested.items() for dup in _losers(fp, contenders)]
         return winners, losers
 
-    def _record(self, plan: _Plan, duplicates: list[Duplicate]) -> BatchOutcome:
+    def _record(
+        self, plan: _Plan, duplicates: list[Duplicate], filters: BatchFilters
+    ) -> BatchOutcome:
         """Write the duplicates not recorded yet, point the cache, say what became of each."""
         already = self.events.recorded(duplicates) if duplicates else set()
         fresh = [dup for dup in duplicates if dup.event_id not in already]
@@ -183,7 +200,15 @@ class DeduplicateEvent:
         if fresh:
             self.events.save(events=[], duplicates=fresh)
         if plan.repoint:
-            self.cache.point(plan.repoint)
+            filters.point(
+                {
+                    fp: Repoint(holder=holder, replaces=plan.held[fp])
+                    for fp, holder in plan.repoint.items()
+                }
+            )
         return BatchOutcome(
-            outcomes=plan.outcomes, stored=tuple(plan.to_store), duplicates=tuple(fresh)
+            outcomes=plan.outcomes,
+            stored=tuple(plan.to_store),
+            duplicates=tuple(fresh),
+            degraded=filters.degraded,
         )

@@ -29,15 +29,32 @@ class Claims(dict[EventFingerprint, Holder]):
         self.stored = frozenset(stored)
 
 
+@frozen
+class Repoint:
+    """Point a claim at `holder`, a stored event, if it still names `replaces`."""
+
+    holder: Holder
+    replaces: Holder
+
+
 class HashCache(Protocol):
-    """The hot part of the dedup window: who claimed each fingerprint first."""
+    """The hot part of the dedup window: who claimed each fingerprint first.
+
+    A filter, not the truth: it may forget any claim at any time, and when it fails it
+    raises BackendUnavailableError, which a caller may answer by asking the repository.
+    """
 
     def claim(self, owners: Mapping[EventFingerprint, Holder]) -> Claims:
-        """Claim each fingerprint for its holder unless held; return who holds each one now."""
+        """Claim each fingerprint for its holder unless held; return who holds each one now.
+
+        A fingerprint whose claim cannot be read is returned as its own holder's (unknown).
+        """
         ...
 
-    def point(self, holders: Mapping[EventFingerprint, Holder]) -> None:
-        """Point each fingerprint at its holder, a stored event, whatever it held before."""
+    def point(self, repoints: Mapping[EventFingerprint, Repoint]) -> None:
+        """Mark each claim stored at its holder, compare-and-set: only a claim that still
+        names the event it `replaces` (or the holder already, or no claim one can read) is
+        re-pointed; a missing or other claim is left alone."""
         ...
 
 
@@ -49,7 +66,11 @@ class StoredFilter(Protocol):
         ...
 
     def add(self, events: Sequence[Event]) -> None:
-        """Remember these events' fingerprints; call before storing them (idempotent)."""
+        """Remember these events' fingerprints; call before storing them (idempotent).
+
+        If it raises, the events may be stored anyway: the filter then rules nothing out
+        until refilled (it forgets it was complete before it answers again).
+        """
         ...
 
 

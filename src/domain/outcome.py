@@ -50,6 +50,8 @@ class BatchOutcome:
     outcomes: dict[EventId, Outcome]
     stored: tuple[Event, ...]
     duplicates: tuple[Duplicate, ...]
+    # The cache or the stored filter failed: ClickHouse alone decided every fingerprint.
+    degraded: bool = False
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for value in self.outcomes.values() if value is outcome)

@@ -26,6 +26,7 @@ from dedup.adapters.outbound.memory_hash_cache import MemoryHashCache
 from dedup.adapters.outbound.memory_queue import MemoryQueue
 from dedup.adapters.outbound.no_stored_filter import NoStoredFilter
 from dedup.adapters.outbound.redis_hash_cache import RedisHashCache
+from dedup.adapters.outbound.redis_outage import RedisOutage
 from dedup.adapters.outbound.redis_stored_filter import RedisStoredFilter
 from dedup.adapters.outbound.timed_event_repository import TimedEventRepository
 from dedup.application.accept_events import AcceptEvents
@@ -111,12 +112,17 @@ class Container(containers.DeclarativeContainer):
     )
 
     cache_ttl_seconds = providers.Callable(seconds, settings.provided.cache_ttl)
+    # One per process: the claims and the filter find Redis away, and back, together.
+    redis_outage = providers.Singleton(RedisOutage)
     hash_cache = providers.Selector(
         providers.Callable(scheme, settings.provided.redis_url),
         redis=providers.Resource(
             closing,
             providers.Callable(
-                RedisHashCache.from_url, settings.provided.redis_url, ttl_seconds=cache_ttl_seconds
+                RedisHashCache.from_url,
+                settings.provided.redis_url,
+                ttl_seconds=cache_ttl_seconds,
+                outage=redis_outage,
             ),
         ),
         memory=providers.Singleton(MemoryHashCache, ttl_seconds=cache_ttl_seconds),
@@ -131,6 +137,7 @@ class Container(containers.DeclarativeContainer):
                 settings.provided.redis_url,
                 window=settings.provided.window,
                 size_bytes=providers.Callable(lambda s: s.filter_mib << 20, settings),
+                outage=redis_outage,
             ),
         ),
         none=providers.Singleton(NoStoredFilter),

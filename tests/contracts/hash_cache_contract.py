@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from dedup.application.ports import HashCache
+from dedup.application.ports import HashCache, Repoint
 from dedup.domain.event import Holder
 from dedup.domain.fingerprint import EventFingerprint
 
@@ -40,16 +40,33 @@ class HashCacheContract:
         cache.claim({fp: holder})
         assert cache.claim({fp: holder}) == {fp: holder}
 
-    def test_point_overrides_the_holder(self, cache: HashCache) -> None:
+    def test_point_overrides_the_holder_it_replaces(self, cache: HashCache) -> None:
         fp, first, stored = a_fingerprint(), a_holder(), a_holder()
         cache.claim({fp: first})
-        cache.point({fp: stored})
+        cache.point({fp: Repoint(holder=stored, replaces=first)})
         assert cache.claim({fp: a_holder()}) == {fp: stored}
 
-    def test_point_on_an_unclaimed_fingerprint_sets_the_holder(self, cache: HashCache) -> None:
-        fp, stored = a_fingerprint(), a_holder()
-        cache.point({fp: stored})
-        assert cache.claim({fp: a_holder()}) == {fp: stored}
+    def test_point_refuses_a_stale_repoint(self, cache: HashCache) -> None:
+        # Two batches raced for fp: the winner's batch pointed the claim at the winner; the
+        # loser's batch, which saw its own claim and no contest, must not point it back.
+        fp, loser, winner = a_fingerprint(), a_holder(), a_holder()
+        cache.claim({fp: loser})
+        cache.point({fp: Repoint(holder=winner, replaces=loser)})
+        cache.point({fp: Repoint(holder=loser, replaces=loser)})
+        again = cache.claim({fp: a_holder()})
+        assert again == {fp: winner}
+        assert again.stored == {fp}
+
+    def test_point_on_a_claim_already_at_its_holder_marks_it_stored(self, cache: HashCache) -> None:
+        fp, holder = a_fingerprint(), a_holder()
+        cache.claim({fp: holder})
+        cache.point({fp: Repoint(holder=holder, replaces=a_holder())})
+        assert cache.claim({fp: a_holder()}).stored == {fp}
+
+    def test_point_leaves_an_unclaimed_fingerprint_alone(self, cache: HashCache) -> None:
+        fp, stored, later = a_fingerprint(), a_holder(), a_holder()
+        cache.point({fp: Repoint(holder=stored, replaces=a_holder())})
+        assert cache.claim({fp: later}) == {fp: later}
 
     def test_one_call_claims_many_fingerprints_each_on_its_own(self, cache: HashCache) -> None:
         held_before = {a_fingerprint(): a_holder() for _ in range(3)}
@@ -76,7 +93,7 @@ class HashCacheContract:
         claimed, pointed, stored = a_fingerprint(), a_fingerprint(), a_holder()
         first = cache.claim({claimed: a_holder(), pointed: a_holder()})
         assert first.stored == frozenset()
-        cache.point({pointed: stored})
+        cache.point({pointed: Repoint(holder=stored, replaces=first[pointed])})
         again = cache.claim({claimed: a_holder(), pointed: a_holder()})
         assert again.stored == {pointed}
         assert again[pointed] == stored

@@ -9,7 +9,6 @@ database and deletes the test's queues and exchanges — nothing that belongs to
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -27,6 +26,7 @@ from kombu import Connection
 
 from tests.accounting import Ledger
 from tests.e2e.processes import wait_until
+from tests.redis_server import RedisServer
 from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL
 
 CLICKHOUSE = CLICKHOUSE_URL
@@ -47,77 +47,6 @@ def _rabbitmq_api_counts(api: str, queue: str) -> tuple[int, int] | None:
     response.raise_for_status()
     found = response.json()
     return int(found.get("messages_ready", 0)), int(found.get("messages_unacknowledged", 0))
-
-
-@define
-class RedisServer:
-    """A redis-server of the test's own: no persistence, so a restart comes back empty."""
-
-    port: int
-    workdir: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        log = (self.workdir / f"redis-{self.port}.log").open("ab")
-        self.popen = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ],
-            cwd=self.workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_until(lambda: self._cli("PING") == "PONG", timeout=10, what="redis-server")
-
-    def stop(self) -> None:
-        """SIGKILL: a crash, not a clean shutdown (nothing is saved either way)."""
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait(10)
-
-    def restart(self, *, down_for: float = 0.0) -> None:
-        self.stop()
-        time.sleep(down_for)
-        self.start()
-
-    def flushall(self) -> None:
-        """Empty this test's own Redis (never the shared one)."""
-        assert self._cli("FLUSHALL") == "OK"
-
-    def keys(self) -> int:
-        return int(self._cli("DBSIZE") or 0)
-
-    def filters_complete(self) -> bool:
-        """Whether the stored filters in use (this generation's and the next) can answer."""
-        names = self._cli("--scan", "--pattern", "dedup:stored:*").split()
-        filters = [name for name in names if name.endswith("}")]
-        states = [self._cli("BITFIELD", name, "GET", "i32", "#0") for name in filters]
-        return len(filters) >= 2 and all(state == "2" for state in states)
-
-    def _cli(self, *command: str) -> str:
-        done = subprocess.run(
-            ["redis-cli", "-p", str(self.port), *command],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        return done.stdout.strip()
 
 
 def _rabbitmq_counts(queue: str) -> tuple[int, int] | None:

@@ -7,6 +7,7 @@ import time
 import pytest
 import redis
 from dedup.adapters.outbound.redis_hash_cache import RedisHashCache, decode_holder, encode_holder
+from dedup.application.ports import Repoint
 from dedup.domain.errors import BackendUnavailableError
 
 from tests.contracts.hash_cache_contract import HashCacheContract, a_fingerprint, a_holder
@@ -57,13 +58,24 @@ def test_a_client_that_decodes_responses_reads_claims_too(prefix: str) -> None:
         text_client.close()
 
 
-def test_a_foreign_value_under_the_prefix_is_refused_not_guessed(
+def test_a_foreign_value_under_the_prefix_is_unknown_not_guessed(
     client: redis.Redis[bytes], prefix: str
 ) -> None:
-    fp = a_fingerprint()
+    fp, holder = a_fingerprint(), a_holder()
     client.set(f"{prefix}{fp.hex}", "not-a-claim")
-    with pytest.raises(ValueError, match="not a dedup claim"):
-        _cache(client, prefix).claim({fp: a_holder()})
+    claims = _cache(client, prefix).claim({fp: holder})
+    assert claims == {fp: holder}  # nobody's that we can tell: ClickHouse decides
+    assert claims.stored == frozenset()
+    assert client.get(f"{prefix}{fp.hex}") == b"not-a-claim"  # only a re-point replaces it
+
+
+def test_a_re_point_replaces_a_foreign_value_with_the_stored_holder(
+    client: redis.Redis[bytes], prefix: str
+) -> None:
+    fp, holder = a_fingerprint(), a_holder()
+    client.set(f"{prefix}{fp.hex}", "0" * 64 + "x")
+    _cache(client, prefix).point({fp: Repoint(holder=holder, replaces=a_holder())})
+    assert client.get(f"{prefix}{fp.hex}") == encode_holder(holder, stored=True)
 
 
 @pytest.mark.parametrize("raw", [b"", b"0" * 63, b"0" * 65, b"G" * 64, b"A" * 64, " " + "0" * 63])
@@ -80,7 +92,7 @@ def test_an_unreachable_redis_is_reported_as_unavailable() -> None:
             cache.claim({a_fingerprint(): a_holder()})
         assert raised.value.backend == "redis"
         with pytest.raises(BackendUnavailableError):
-            cache.point({a_fingerprint(): a_holder()})
+            cache.point({a_fingerprint(): Repoint(holder=a_holder(), replaces=a_holder())})
         with pytest.raises(BackendUnavailableError):
             cache.ping()
     finally:

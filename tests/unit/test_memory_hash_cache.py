@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from dedup.adapters.outbound.memory_hash_cache import MemoryHashCache
+from dedup.application.ports import Repoint
 from dedup.domain.event import Holder
 
 from tests.contracts.hash_cache_contract import HashCacheContract, a_fingerprint, a_holder
@@ -52,10 +53,10 @@ def test_a_claim_that_finds_a_holder_does_not_extend_its_life(clock: FakeClock) 
 
 def test_point_starts_a_new_ttl(clock: FakeClock) -> None:
     cache = MemoryHashCache(ttl_seconds=10, clock=clock)
-    fp, stored = a_fingerprint(), a_holder()
-    cache.claim({fp: a_holder()})
+    fp, first, stored = a_fingerprint(), a_holder(), a_holder()
+    cache.claim({fp: first})
     clock.now += 6
-    cache.point({fp: stored})
+    cache.point({fp: Repoint(holder=stored, replaces=first)})
     clock.now += 6
     assert cache.claim({fp: a_holder()}) == {fp: stored}
 

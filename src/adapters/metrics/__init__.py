@@ -73,6 +73,8 @@ def record_batch(outcome: BatchOutcome, seconds: float) -> None:
     """A worker deduplicated one batch in `seconds` (DeduplicateEvent.execute returned)."""
     found = process_instruments()
     found.batch_size.observe(len(outcome.outcomes))
+    if outcome.degraded:
+        found.degraded_batches.inc()
     found.batch_seconds.observe(seconds)
     if outcome.stored:
         found.stored.inc(len(outcome.stored))
@@ -84,6 +86,11 @@ def record_batch(outcome: BatchOutcome, seconds: float) -> None:
     for value, count in counts.items():
         if count:
             found.processed.labels(outcome=value.value).inc(count)
+
+
+def record_degraded(backend: str, *, degraded: bool) -> None:
+    """This process went on without `backend` (a filter such as Redis), or has it back."""
+    process_instruments().degraded.labels(backend=backend).set(1 if degraded else 0)
 
 
 def record_retry() -> None:

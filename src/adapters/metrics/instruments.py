@@ -45,6 +45,8 @@ class Instruments:
     processed: Counter
     batch_size: Histogram
     batch_seconds: Histogram
+    degraded: Gauge
+    degraded_batches: Counter
     retries: Counter
     dead_letters: Counter
     backend_waiting: Gauge
@@ -108,6 +110,19 @@ class Instruments:
                 "dedup_batch_seconds",
                 "Time to deduplicate one batch: claim, lookup, insert.",
                 buckets=SECONDS_BUCKETS,
+                registry=registry,
+            ),
+            degraded=Gauge(
+                "dedup_degraded",
+                "1 while a worker goes on without a backend that is only a filter (redis):"
+                " ClickHouse alone decides every fingerprint.",
+                ["backend"],
+                multiprocess_mode="max",
+                registry=registry,
+            ),
+            degraded_batches=Counter(
+                "dedup_batches_degraded",
+                "Batches deduplicated while the cache or the stored filter failed.",
                 registry=registry,
             ),
             retries=Counter(

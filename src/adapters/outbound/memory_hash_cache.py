@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
-from dedup.application.ports import Claims, HashCache
+from dedup.application.ports import Claims, HashCache, Repoint
 from dedup.domain.event import Holder
 from dedup.domain.fingerprint import EventFingerprint
 
@@ -54,12 +54,15 @@ class MemoryHashCache(HashCache):
                         stored.append(fp)
         return Claims(held, stored=stored)
 
-    def point(self, holders: Mapping[EventFingerprint, Holder]) -> None:
+    def point(self, repoints: Mapping[EventFingerprint, Repoint]) -> None:
         with self._lock:
             now = self._clock()
             self._expire(now)
-            for fp, holder in holders.items():
-                self._write(fp, holder, now, stored=True)
+            for fp, repoint in repoints.items():
+                entry = self._entries.get(fp)
+                named = None if entry is None else entry[0].event_id
+                if named in (repoint.replaces.event_id, repoint.holder.event_id):
+                    self._write(fp, repoint.holder, now, stored=True)
 
     def ping(self) -> None:
         """Always answers: the cache is this process."""

@@ -120,6 +120,15 @@ return done
 """
 )
 
+# After additions were lost (Redis failed while the worker stored on): the filter is no
+# longer complete. Only its header changes, and a missing filter is INCOMPLETE already.
+_RESET = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('BITFIELD', KEYS[1], 'SET', 'i32', '#0', 0)
+end
+return 1
+"""
+
 
 class FilterScripts:
     """The scripts, registered on one client; every driver error is a BackendUnavailableError."""
@@ -130,6 +139,7 @@ class FilterScripts:
         self._state_of = client.register_script(_STATE_OF)
         self._begin = client.register_script(_BEGIN)
         self._finish = client.register_script(_FINISH)
+        self._reset = client.register_script(_RESET)
 
     def probe(self, keys: GenerationKeys, packed: bytes) -> tuple[int, bytes]:
         """The filter's state, and a flag (b"1" or b"0") per packed fingerprint if COMPLETE."""
@@ -145,6 +155,10 @@ class FilterScripts:
     def state_of(self, pipe: redis.client.Pipeline[Any], keys: GenerationKeys) -> None:
         """Queue a read of the filter's state on the pipeline."""
         self._state_of(keys.state, [], pipe)
+
+    def reset(self, pipe: redis.client.Pipeline[Any], keys: GenerationKeys) -> None:
+        """Queue, on the pipeline, the filter's return to INCOMPLETE (its bits stay)."""
+        self._reset([keys.filter], [], pipe)
 
     def begin(self, keys: GenerationKeys, *, lock_seconds: int, expire_at: int) -> int:
         """The state after trying to begin: REFILLING if this call began it, -1 if locked."""

@@ -1,11 +1,13 @@
 """The HashCache on Redis: one `SET NX GET EX` per fingerprint, pipelined per batch.
 
 A claim's value is the holder; a value pointed at after the insert ends in `s`: its holder is
-stored, so a later copy is recorded against it without asking ClickHouse.
+stored, so a later copy is recorded against it without asking ClickHouse. A value that is no
+claim (another writer's, a key of another type) is unknown: the use case asks ClickHouse.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -13,9 +15,13 @@ from uuid import UUID
 
 import redis
 from dedup.adapters.outbound.redis_calls import execute, ping
-from dedup.application.ports import Claims, HashCache
+from dedup.adapters.outbound.redis_outage import RedisOutage
+from dedup.adapters.outbound.redis_point_script import PointScript
+from dedup.application.ports import Claims, HashCache, Repoint
 from dedup.domain.event import EventId, Holder
 from dedup.domain.fingerprint import EventFingerprint
+
+log = logging.getLogger(__name__)
 
 _CLAIM = re.compile(rb"[0-9a-f]{64}s?")
 _STORED = b"s"
@@ -27,7 +33,7 @@ def encode_holder(holder: Holder, *, stored: bool = False) -> bytes:
 
 
 def decode_holder(raw: object) -> tuple[Holder, bool]:
-    """The inverse of encode_holder; anything else under our prefix is an error, not a guess."""
+    """The inverse of encode_holder; ValueError for anything else, never a guess."""
     value = raw.encode("ascii", "replace") if isinstance(raw, str) else raw
     if not isinstance(value, bytes) or not _CLAIM.fullmatch(value):
         raise ValueError(f"not a dedup claim: {raw!r}")
@@ -42,16 +48,30 @@ class RedisHashCache(HashCache):
     """Claims live at `{prefix}{fingerprint}` for ttl_seconds; ClickHouse stays the truth."""
 
     def __init__(
-        self, client: redis.Redis[Any], *, ttl_seconds: int, prefix: str = "dedup:"
+        self,
+        client: redis.Redis[Any],
+        *,
+        ttl_seconds: int,
+        prefix: str = "dedup:",
+        outage: RedisOutage | None = None,
     ) -> None:
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
         self._client = client
         self._ttl = ttl_seconds
         self._prefix = prefix
+        self._outage = outage or RedisOutage()
+        self._point = PointScript(client)
 
     @classmethod
-    def from_url(cls, url: str, *, ttl_seconds: int, prefix: str = "dedup:") -> RedisHashCache:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        ttl_seconds: int,
+        prefix: str = "dedup:",
+        outage: RedisOutage | None = None,
+    ) -> RedisHashCache:
         """A cache on its own client; redis-py connects on first use, not here."""
         client = redis.Redis.from_url(
             url,
@@ -61,7 +81,7 @@ class RedisHashCache(HashCache):
             health_check_interval=30,
             socket_keepalive=True,
         )
-        return cls(client, ttl_seconds=ttl_seconds, prefix=prefix)
+        return cls(client, ttl_seconds=ttl_seconds, prefix=prefix, outage=outage)
 
     def claim(self, owners: Mapping[EventFingerprint, Holder]) -> Claims:
         if not owners:
@@ -72,26 +92,41 @@ class RedisHashCache(HashCache):
         pipe = self._client.pipeline(transaction=False)
         for fp, holder in owners.items():
             pipe.set(self._key(fp), encode_holder(holder), nx=True, get=True, ex=self._ttl)
-        replies = execute(pipe)
+        replies = self._outage.call(lambda: execute(pipe, wrong_type_ok=True))
         # SET NX GET answers nil when it set the key (ours now), else the value it kept.
         held: dict[EventFingerprint, Holder] = {}
         stored: list[EventFingerprint] = []
+        unknown = 0
         for (fp, holder), reply in zip(owners.items(), replies, strict=True):
+            held[fp] = holder  # ours, or nobody's that we can tell
             if reply is None:
-                held[fp] = holder
-            else:
+                continue
+            try:
                 held[fp], known = decode_holder(reply)
-                if known:
-                    stored.append(fp)
+            except ValueError:
+                unknown += 1
+                continue
+            if known:
+                stored.append(fp)
+        if unknown:
+            log.warning(
+                "%d values under %s* are no claim; asking ClickHouse", unknown, self._prefix
+            )
         return Claims(held, stored=stored)
 
-    def point(self, holders: Mapping[EventFingerprint, Holder]) -> None:
-        if not holders:
+    def point(self, repoints: Mapping[EventFingerprint, Repoint]) -> None:
+        if not repoints:
             return
         pipe = self._client.pipeline(transaction=False)
-        for fp, holder in holders.items():
-            pipe.set(self._key(fp), encode_holder(holder, stored=True), ex=self._ttl)
-        execute(pipe)
+        for fp, repoint in repoints.items():
+            self._point.queue(
+                pipe,
+                self._key(fp),
+                replaces=repoint.replaces.event_id.hex,
+                value=encode_holder(repoint.holder, stored=True),
+                ttl_seconds=self._ttl,
+            )
+        self._outage.call(lambda: execute(pipe, wrong_type_ok=True))
 
     def ping(self) -> None:
         """Raise BackendUnavailableError unless Redis answers."""
