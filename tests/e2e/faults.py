@@ -96,3 +96,25 @@ def stop_broker() -> None:
 def start_broker() -> None:
     rabbitmqctl("start_app")
     rabbitmqctl("await_startup")
+
+
+def kill_broker() -> None:
+    """SIGKILL RabbitMQ's Erlang VM: a crash, no clean shutdown, nothing flushed on the way."""
+    done = subprocess.run(
+        ["pgrep", "-u", "rabbitmq", "-f", "beam.smp"], capture_output=True, text=True, check=False
+    )
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert pids, "no RabbitMQ VM is running"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids),
+        timeout=20,
+        what="RabbitMQ to die",
+    )
+
+
+def restart_killed_broker() -> None:
+    """Start RabbitMQ again after a kill, as this machine starts it, and wait until it serves."""
+    subprocess.run(["rabbitmq-server", "-detached"], capture_output=True, timeout=60, check=True)
+    rabbitmqctl("await_startup", timeout=180)

@@ -16,6 +16,8 @@ import pytest
 from tests.e2e.conftest import Stack, StackFactory
 from tests.e2e.faults import (
     clickhouse_pid,
+    kill_broker,
+    restart_killed_broker,
     settle,
     start_broker,
     start_clickhouse,
@@ -89,3 +91,23 @@ def test_the_broker_restarting_under_load_loses_nothing_and_stores_nothing_twice
     assert worker.popen.poll() is None, "the worker did not survive the broker restart"
     assert "Connected to amqp" in worker.output().split("ready.", 1)[1], "no reconnect logged"
     print(f"\nbroker restarted: {tally}\n" + f"answers: {dict(load.answers)}")
+
+
+def test_the_broker_killed_under_load_loses_no_ok_and_stores_nothing_twice(stack: Stack) -> None:
+    load = Load(stack.base_url, events=2000, rate=100).start()
+    wait_stored(stack)
+    worker = stack.workers[0]
+    try:
+        kill_broker()
+        # While it is gone the API says so, and when to come back; the load retries.
+        answer = httpx.post(f"{stack.base_url}/service-event/", json={"probe": 1}, timeout=30)
+        assert answer.status_code == 503, answer.text
+        assert int(answer.headers["retry-after"]) >= 1
+        time.sleep(5)
+    finally:
+        restart_killed_broker()
+
+    tally = settle(stack, load, drain_timeout=180)
+    assert worker.popen.poll() is None, "the worker did not survive the broker's crash"
+    assert stack.api.popen.poll() is None, "the API did not survive the broker's crash"
+    print(f"\nbroker killed -9: {tally}\n" + f"answers: {dict(load.answers)}")
