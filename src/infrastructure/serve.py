@@ -41,6 +41,12 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
         # Every process answers some scrapes of GET /metrics: they share counters through
         # files, and uvicorn's children inherit the variable that says where.
         prepare_metrics_dir(metrics_dir_of(settings.data_dir, f"serve-{port}"))
+    address = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    print(
+        f"dedup serve: events to {address}/service-event/,"
+        f' the live page at {address}/, and `dedup query "SELECT ..."` to read the store',
+        flush=True,
+    )
     uvicorn.run(
         "dedup.infrastructure.asgi:create_asgi_app",
         factory=True,

@@ -117,4 +117,11 @@ def kill_broker() -> None:
 def restart_killed_broker() -> None:
     """Start RabbitMQ again after a kill, as this machine starts it, and wait until it serves."""
     subprocess.run(["rabbitmq-server", "-detached"], capture_output=True, timeout=60, check=True)
-    rabbitmqctl("await_startup", timeout=180)
+
+    def started() -> bool:  # the node must exist before await_startup can wait for it
+        done = subprocess.run(
+            ["rabbitmqctl", "await_startup"], capture_output=True, timeout=120, check=False
+        )
+        return done.returncode == 0
+
+    wait_until(started, timeout=180, interval=1, what="RabbitMQ to start after its kill")
