@@ -1,4 +1,8 @@
-"""The ports: what the use cases need from the world, in the domain's words."""
+"""The ports: what the use cases need from the world, in the domain's words.
+
+One module by the layout's rule (application/ports.py, owned by the callers), so it grows
+with the ports: each is a Protocol of one to three methods and its contract, nothing else.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The composition root: the one place that knows every concrete class."""
+"""The composition root: the one place that knows every concrete class.
+
+Declarations only (what they are wired with lives in wiring.py); it is as long as the list of
+providers, which is the point of having one root.
+"""
 
 from __future__ import annotations
 
