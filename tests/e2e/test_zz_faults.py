@@ -7,6 +7,7 @@ the same worker reconnected and that the accounting invariant holds exactly.
 
 from __future__ import annotations
 
+import os
 import time
 
 import httpx
@@ -30,12 +31,13 @@ from tests.e2e.load import Load
 pytestmark = [pytest.mark.e2e, pytest.mark.local_servers, pytest.mark.timeout(300)]
 
 # Longer than the old retry budget (8 retries, backoff capped at 60 s: 1.5 to 3 minutes).
-OUTAGE_SECONDS = 200
+# TEST_OUTAGE_SECONDS=600 measures the 10 minutes of DESIGN.md §8 (not in the suite's budget).
+OUTAGE_SECONDS = int(os.environ.get("TEST_OUTAGE_SECONDS", "200"))
 HOLD = "10s"  # DEDUP_RETRY_HOLD: messages are given back to the queue many times meanwhile
 MIB = 1 << 20
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(OUTAGE_SECONDS + 400)
 def test_clickhouse_stopped_past_the_old_retry_budget_dead_letters_nothing_and_loses_nothing(
     make_stack: StackFactory,
 ) -> None:
