@@ -5,34 +5,25 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from dedup.adapters.metrics import render
 from dedup.adapters.outbound.celery_queue import CeleryQueue
 from dedup.domain.errors import BackendUnavailableError
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.builders import an_event
 from tests.integration.conftest import NOWHERE, a_test_app
+from tests.scrape import value
 
 pytestmark = pytest.mark.integration
 
 
-def scraped(name: str) -> float:
-    for family in text_string_to_metric_families(render().decode()):
-        for sample in family.samples:
-            if sample.name == name and not sample.labels:
-                return sample.value
-    return 0.0
-
-
 def test_a_confirmed_publish_records_its_latency_and_its_events(queue):
-    published = scraped("dedup_publish_seconds_count")
-    events = scraped("dedup_message_events_sum")
+    published = value("dedup_publish_seconds_count")
+    events = value("dedup_message_events_sum")
 
     asyncio.run(queue.put([an_event(), an_event(), an_event()]))
 
-    assert scraped("dedup_publish_seconds_count") == published + 1
-    assert scraped("dedup_message_events_sum") == events + 3
-    assert scraped("dedup_publish_seconds_sum") > 0
+    assert value("dedup_publish_seconds_count") == published + 1
+    assert value("dedup_message_events_sum") == events + 3
+    assert value("dedup_publish_seconds_sum") > 0
 
 
 def test_depth_counts_the_ready_messages_of_the_events_and_dead_letter_queues(queue):

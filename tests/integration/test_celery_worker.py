@@ -14,8 +14,6 @@ from celery.contrib.testing.worker import start_worker
 from celery.worker import state
 from dedup.adapters.inbound.backend_breaker import BackendBreaker
 from dedup.adapters.inbound.celery_tasks import TASK_NAME, register_tasks
-from dedup.adapters.metrics import process_instruments
-from dedup.adapters.metrics.exposition import render
 from dedup.adapters.outbound.celery_queue import CeleryQueue
 from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
 from dedup.adapters.outbound.no_stored_filter import NoStoredFilter
@@ -23,10 +21,10 @@ from dedup.application.deduplicate_event import DeduplicateEvent
 from dedup.domain.errors import BackendUnavailableError, PoisonEventError
 from dedup.domain.event import Event
 from dedup.domain.outcome import Duplicate
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache
+from tests.scrape import value
 
 pytestmark = pytest.mark.integration
 
@@ -128,15 +126,6 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 15.0) -> None:
         time.sleep(0.02)
 
 
-def metric(name: str) -> float:
-    """This process's value of a metric (the worker runs in the test's process)."""
-    for family in text_string_to_metric_families(render(process_instruments()).decode()):
-        for sample in family.samples:
-            if sample.name == name and not sample.labels:
-                return float(sample.value)
-    return 0.0
-
-
 def depth(app: Celery, name: str) -> int:
     with app.connection_for_write() as connection:
         channel = connection.channel()
@@ -191,18 +180,18 @@ def test_a_repository_down_for_a_while_is_waited_out_and_nothing_is_dead_lettere
     # Longer than a message is held (it is given back several times) and than the old budget
     # of MAX_RETRIES tries: what counts is DEDUP_RETRY_FOR, an hour here.
     repo.down_until = time.monotonic() + 8 * HOLD_SECONDS
-    retried = metric("dedup_retries_total")
+    retried = value("dedup_retries_total")
     events = [an_event(), an_event()]
 
     put(queue, events)
 
     wait_until(lambda: len(repo.stored) == 2, timeout=30)
     assert repo.refused > MAX_RETRIES + 1
-    assert metric("dedup_retries_total") - retried >= 2  # given back to the queue meanwhile
+    assert value("dedup_retries_total") - retried >= 2  # given back to the queue meanwhile
     assert sorted(e.event_id for e in repo.stored) == sorted(e.event_id for e in events)
     wait_until(lambda: depth(app, app.conf.task_default_queue) == 0)
     assert depth(app, dead_queue(app)) == 0
-    assert metric("dedup_backend_waiting") == 0  # the breaker closed again
+    assert value("dedup_backend_waiting") == 0  # the breaker closed again
 
 
 @pytest.mark.parametrize("worker", [4 * HOLD_SECONDS], indirect=True)

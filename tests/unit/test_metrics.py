@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import pytest
 from dedup.adapters.inbound.http.metrics_controller import metrics_route
-from dedup.adapters.metrics import CONTENT_TYPE, DepthProbe, render, start_worker_metrics_server
+from dedup.adapters.metrics import CONTENT_TYPE, DepthProbe, start_worker_metrics_server
 from dedup.adapters.outbound.memory_queue import MemoryQueue
 from dedup.adapters.outbound.timed_event_repository import TimedEventRepository
 from dedup.application.accept_events import AcceptEvents
@@ -33,26 +33,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue, FakeStoredFilter
+from tests.scrape import value
 
 ONE = "/service-event/"
 BATCH = "/service-event/batch"
-
-Labels = Mapping[str, str]
-
-
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample of a scrape by (name, labels); the parser refuses malformed text."""
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[sample.name, frozenset(sample.labels.items())] = sample.value
-    return found
-
-
-def value(name: str, labels: Labels | None = None, *, text: str | None = None) -> float:
-    """One sample of a scrape (this process's, unless text is given); absent counts as 0."""
-    scraped = samples(text if text is not None else render().decode())
-    return scraped.get((name, frozenset((labels or {}).items())), 0.0)
 
 
 def client_for(
