@@ -34,7 +34,13 @@ log = logging.getLogger(__name__)
 
 # What publishing raises when the broker is away, refuses a message (nack) or closes the
 # channel: the group commit answers these as "unavailable" (503), anything else as a bug.
-BROKER_UNAVAILABLE: tuple[type[BaseException], ...] = (OSError, aiormq.exceptions.AMQPError)
+# ChannelInvalidStateError is a RuntimeError: a publish that waited for a channel closed
+# meanwhile (several flushes share one).
+BROKER_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+)
 
 
 class CeleryQueue(Queue):

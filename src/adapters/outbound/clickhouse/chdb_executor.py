@@ -15,7 +15,6 @@ from attrs import define, field
 from dedup.adapters.outbound.clickhouse import rowbinary
 from dedup.adapters.outbound.clickhouse.errors import code_in, engine_error
 from dedup.adapters.outbound.clickhouse.executor import (
-    BACKEND,
     READONLY,
     Answer,
     Executor,
@@ -25,7 +24,6 @@ from dedup.adapters.outbound.clickhouse.executor import (
 from dedup.adapters.outbound.clickhouse.mappers import Row, utc
 from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, Table, ident, qualified
 from dedup.adapters.outbound.clickhouse.store_lock import STORE_LOCKS
-from dedup.domain.errors import BackendUnavailableError
 
 
 def _quoted(value: Any) -> str:
@@ -86,7 +84,7 @@ def _statement_errors() -> Iterator[None]:
     except (RuntimeError, chdb.ChdbError) as exc:
         code = code_in(str(exc))
         if code is None:
-            raise BackendUnavailableError(BACKEND, str(exc).splitlines()[0]) from exc
+            raise engine_error(exc, code=None, inserting=False) from exc
         raise StatementError(code, engine_message(str(exc))) from exc
 
 
