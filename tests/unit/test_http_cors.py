@@ -16,7 +16,7 @@ from tests.fakes import FakeQueue, FakeStoreQuery
 
 PAGE = "http://shop.example:8080"
 INGEST = ["/service-event/", "/service-event/batch", "/v1/t", "/v1/track", "/v1/batch", "/v1/b"]
-SDK_HEADERS = "authorization,content-type,x-retry-count,idempotency-key,x-api-key"
+SDK_HEADERS = "authorization,content-type,x-retry-count,idempotency-key,x-api-key,anonymousid"
 
 
 def preflight(origin: str, headers: str = SDK_HEADERS) -> dict[str, str]:

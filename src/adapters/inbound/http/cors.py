@@ -22,7 +22,8 @@ from litestar.types import (
     Send,
 )
 
-# What browser SDKs send: analytics.js the write key as Basic and, on a retry, X-Retry-Count.
+# What browser SDKs send: analytics.js the write key as Basic and, on a retry, X-Retry-Count;
+# RudderStack's JS SDK an AnonymousId header with every message.
 ALLOWED_HEADERS = (
     "Authorization",
     "Content-Type",
@@ -30,6 +31,7 @@ ALLOWED_HEADERS = (
     "X-Retry-Count",
     "Idempotency-Key",
     "X-API-Key",
+    "AnonymousId",
 )
 _METHODS = "GET, POST, OPTIONS"
 _MAX_AGE = "600"  # seconds a browser may reuse a preflight answer (Chromium caps it at 7200)
