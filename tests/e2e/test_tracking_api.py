@@ -6,12 +6,14 @@ import gzip
 import json
 import uuid
 from base64 import b64encode
+from pathlib import Path
 
 import httpx
 import pytest
 from dedup.adapters.outbound.clickhouse.miniorm import ident
 
 from tests.e2e.conftest import Stack, StackFactory
+from tests.e2e.test_embedded import EmbeddedServer
 
 pytestmark = pytest.mark.e2e
 
@@ -68,7 +70,7 @@ def test_sdk_retries_of_each_message_are_stored_once_and_recorded_as_duplicates(
     refused = client.post("/v1/batch", json={"batch": [*batch, {"userId": "u"}]}, headers=web)
     stranger = client.post("/v1/batch", json={"batch": batch}, headers=basic("nope"))
 
-    assert [first.status_code, resent.status_code, single.status_code] == [200] * 3, logs(tracking)
+    assert [first.status_code, resent.status_code, single.status_code] == [200] * 3, tracking.logs()
     assert first.json() == {"success": True}
     assert single.headers["access-control-allow-origin"] == PAGE
     assert (refused.status_code, refused.json()["index"]) == (400, len(batch))
@@ -116,5 +118,26 @@ def test_a_browser_page_finds_the_api_host_and_its_preflights_answered(tracking:
     assert preflight.headers["access-control-allow-origin"] == PAGE
 
 
-def logs(stack: Stack) -> str:
-    return stack.logs()
+def test_the_embedded_service_takes_the_tracking_api_as_make_run_serves_it(
+    tmp_path: Path,
+) -> None:
+    server = EmbeddedServer(tmp_path)
+    run = uuid.uuid4().hex
+    batch = [{**m, "messageId": f"{run}-{n}"} for n, m in enumerate(messages(run))]
+    server.start()
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+            answers = [
+                client.post("/v1/batch", json={"batch": batch, "writeKey": "any"}),
+                client.post("/v1/b", json={"batch": batch, "sentAt": "later"}),
+                client.post("/v1/a", json=batch[-1]),
+            ]
+    finally:
+        server.stop()  # a clean stop drains the in-process queue
+
+    assert [answer.status_code for answer in answers] == [200] * 3, [a.text for a in answers]
+    stored, duplicates = server.inspect()
+    assert sorted(json.loads(payload)["messageId"] for payload in stored) == sorted(
+        m["messageId"] for m in batch
+    )
+    assert len(duplicates) == len(batch) + 1
