@@ -39,11 +39,6 @@ def client_for(queue: FakeQueue, origins: list[str]) -> TestClient:
 
 
 @pytest.fixture
-def queue() -> FakeQueue:
-    return FakeQueue()
-
-
-@pytest.fixture
 def client(queue: FakeQueue) -> Iterator[TestClient]:
     with client_for(queue, [PAGE]) as client:
         yield client
