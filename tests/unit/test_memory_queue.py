@@ -350,9 +350,12 @@ def test_ping_answers_only_while_running() -> None:
         queue.ping()
     queue.start()
     queue.ping()
+    assert queue.depth() == {"events": 0}
     assert queue.stop(timeout=2)
     with pytest.raises(BackendUnavailableError):
         queue.ping()
+    with pytest.raises(BackendUnavailableError):
+        queue.depth()  # the live page reads the broker's state from it, not from ping()
 
 
 def test_each_event_is_stored_once_when_clients_retry_through_a_repository_outage(
