@@ -27,10 +27,8 @@ from kombu import Connection
 from tests.accounting import Ledger
 from tests.e2e.processes import wait_until
 from tests.redis_server import RedisServer
-from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL
+from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL, clickhouse_url
 
-CLICKHOUSE = CLICKHOUSE_URL
-BROKER = BROKER_URL
 WORKER_THREADS = 64
 
 
@@ -136,7 +134,7 @@ class Stack:
 
     def accounting(self) -> Ledger:
         """What is stored now, read exactly (FINAL): pass it to assert_accounting_invariant."""
-        return Ledger.from_clickhouse(self.database, url=CLICKHOUSE)
+        return Ledger.from_clickhouse(self.database, url=CLICKHOUSE_URL)
 
     def depth(self) -> tuple[int, int]:
         """(ready, unacked) messages of the events queue."""
@@ -164,7 +162,7 @@ class Stack:
         wait_until(drained, timeout=timeout, interval=0.5, what=f"queue {self.queue} to drain")
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        executor = server_executor_from_url(CLICKHOUSE)
+        executor = server_executor_from_url(CLICKHOUSE_URL)
         try:
             return executor.query(Statement.text(sql))
         finally:
@@ -196,7 +194,7 @@ class Stack:
         return "\n".join(f"--- {p.name}\n{p.output()[-5000:]}" for p in [self.api, *self.workers])
 
     def _declare_passive(self, name: str) -> tuple[int, int]:
-        with Connection(BROKER, connect_timeout=5) as connection:
+        with Connection(BROKER_URL, connect_timeout=5) as connection:
             channel = connection.channel()
             try:
                 ok = channel.queue_declare(name, passive=True)
@@ -215,13 +213,13 @@ class Stack:
 
 def _drop_everything(database: str, queue: str) -> None:
     try:
-        executor = server_executor_from_url(CLICKHOUSE)
+        executor = server_executor_from_url(CLICKHOUSE_URL)
         executor.execute(Statement.text(f"DROP DATABASE IF EXISTS {ident(database)}"))
         executor.close()
     except BackendUnavailableError:
         pass  # a fault test left the server down: its own finally brings it back
     try:
-        with Connection(BROKER, connect_timeout=5) as connection:
+        with Connection(BROKER_URL, connect_timeout=5) as connection:
             channel = connection.channel()
             for name in (queue, f"{queue}.dead"):
                 channel.queue_delete(name)
@@ -248,9 +246,9 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         redis = RedisServer(port=free_port(), workdir=workdir)
         redis.start()
         env = clean_environment(
-            DEDUP_CLICKHOUSE_URL=f"{CLICKHOUSE}{database}",
+            DEDUP_CLICKHOUSE_URL=clickhouse_url(database),
             DEDUP_REDIS_URL=redis.url,
-            DEDUP_BROKER_URL=BROKER,
+            DEDUP_BROKER_URL=BROKER_URL,
             DEDUP_QUEUE_NAME=queue,
             DEDUP_DATA_DIR=str(workdir / "var"),
             # The stored filter answers a second after start, so every test runs through it.
