@@ -4,12 +4,18 @@ Nodes dedup1..3@localhost listen on 5681-5683 (distribution on 25681-25683) with
 under /tmp/broker-N, a cookie and config of their own and no plugins: nothing of the shared
 node (rabbit@localhost on 5672, /etc/rabbitmq) is read or touched. They run as root, so a
 `pgrep -u rabbitmq` of the shared node's fault test never finds them; they are stopped by pid.
+
+The first node starts alone; the others find it through their config (classic peer
+discovery) and join it as they boot. Readiness is polled on the AMQP port: each rabbitmqctl
+call boots an Erlang VM of its own, seconds on a busy machine, so the CLI is asked only what
+only it can tell (cluster membership, unacked counts).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import signal
 import subprocess
 import time
@@ -67,16 +73,23 @@ class RabbitNode:
             "ERL_EPMD_ADDRESS": "127.0.0.1",
         }
 
-    def prepare(self) -> None:
+    def prepare(self, *, peers: list[str]) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
         (self.root / "log").mkdir(parents=True)
         (self.root / "enabled_plugins").write_text("[].\n")
         (self.root / "rabbitmq-env.conf").write_text("")
+        discovery = "".join(
+            f"cluster_formation.classic_config.nodes.{n} = {peer}\n"
+            for n, peer in enumerate(peers, start=1)
+        )
         (self.root / "rabbitmq.conf").write_text(
             f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
             # The machine is shared: no alarm because others use the memory or the disk.
             "vm_memory_high_watermark.absolute = 1GB\n"
             "disk_free_limit.absolute = 50MB\n"
+            "cluster_formation.peer_discovery_backend = classic_config\n"
+            "cluster_formation.randomized_startup_delay_range.min = 0\n"
+            "cluster_formation.randomized_startup_delay_range.max = 1\n" + discovery
         )
 
     def start(self) -> None:
@@ -101,23 +114,17 @@ class RabbitNode:
             raise RuntimeError(f"rabbitmqctl -n {self.name} {' '.join(args)}: {done.stderr}")
         return done.stdout
 
-    def await_startup(self, timeout: float = 120) -> None:
-        """Wait until the node runs its app (await_startup fails until the node exists)."""
+    def wait_serving(self, timeout: float = 180) -> None:
+        """Wait until the node takes AMQP connections (its listener opens last in its boot)."""
         deadline = time.monotonic() + timeout
         while True:
-            done = subprocess.run(
-                [str(SBIN / "rabbitmqctl"), "-n", self.name, "await_startup", "--timeout", "60"],
-                env=self.env(),
-                capture_output=True,
-                text=True,
-                timeout=90,
-                check=False,
-            )
-            if done.returncode == 0:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
                 return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start: {done.stderr}")
-            time.sleep(0.5)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} did not start: {self.root / 'log'}") from None
+                time.sleep(0.2)
 
     def pid(self) -> int | None:
         try:
@@ -135,9 +142,16 @@ class RabbitNode:
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def stop(self) -> None:
-        self.ctl("stop", timeout=60, check=False)
-        self.kill()  # whatever `stop` left running
+    def stop(self, grace: float = 60) -> None:
+        """SIGTERM (RabbitMQ shuts down cleanly on it), SIGKILL after `grace` seconds."""
+        pid = self.pid()
+        if pid is None or not Path(f"/proc/{pid}").exists():
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.kill()
 
 
 @define
@@ -164,27 +178,28 @@ class RabbitCluster:
         self.stop()  # a previous run killed before its teardown
         self.home.mkdir(parents=True, exist_ok=True)
         cookie = self.home / ".erlang.cookie"
+        cookie.unlink(missing_ok=True)
         cookie.write_text(COOKIE)
         cookie.chmod(0o400)
-        for node in self.nodes:
-            node.prepare()
-            node.start()
         first, *others = self.nodes
         for node in self.nodes:
-            node.await_startup()
+            node.prepare(peers=[first.name])
+        first.start()
+        first.wait_serving()
+        for node in others:  # they join the first as they boot
+            node.start()
         for node in others:
-            node.ctl("stop_app")
-            node.ctl("reset")
-            node.ctl("join_cluster", first.name)
-            node.ctl("start_app")
-            node.await_startup()
+            node.wait_serving()
+        running = self.running()
+        if running != sorted(node.name for node in self.nodes):
+            raise RuntimeError(f"the test cluster formed as {running}")
         self.started_seconds = time.monotonic() - began
         return self
 
     def running(self) -> list[str]:
         """The nodes the cluster reports running, asked of any node that answers."""
         for node in self.nodes:
-            out = node.ctl("eval", "rabbit_nodes:all_running().", timeout=30, check=False)
+            out = node.ctl("eval", "rabbit_nodes:all_running().", timeout=180, check=False)
             if out.strip().startswith("["):
                 return sorted(part.strip(" []'\n") for part in out.split(","))
         return []
@@ -200,7 +215,7 @@ class RabbitCluster:
         """(ready, unacked) of a queue, asked of a running node; None if it is not listed."""
         out = self.live_node().ctl(
             "list_queues", "-q", "--no-table-headers", "name", "messages_ready",
-            "messages_unacknowledged", timeout=60,
+            "messages_unacknowledged", timeout=180,
         )  # fmt: skip
         for line in out.splitlines():
             parts = line.split()
