@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path

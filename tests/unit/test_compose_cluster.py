@@ -28,14 +28,13 @@ INTERPOLATION = re.compile(r"\$\{([A-Z_]+):\?[^}]*\}")
 
 
 @cache
-def compose() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())  # resolves the `<<` merges
-    return loaded
+def loaded() -> dict[str, Any]:
+    """compose.cluster.yaml as compose reads it (PyYAML resolves the `<<` merges)."""
+    return dict(yaml.safe_load(COMPOSE.read_text()))
 
 
 def services() -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = compose()["services"]
-    return found
+    return dict(loaded()["services"])
 
 
 def named(prefix: str) -> list[str]:
@@ -197,7 +196,7 @@ def test_one_beat_and_a_proxy_in_front_of_every_api_replica():
 
 
 def test_state_lives_in_declared_volumes():
-    declared = set(compose().get("volumes") or {})
+    declared = set(loaded().get("volumes") or {})
     for name, service in services().items():
         for volume in service.get("volumes") or []:
             source = volume.split(":", 1)[0]
