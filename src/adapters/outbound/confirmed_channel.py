@@ -93,7 +93,8 @@ class ConfirmedChannel:
             try:
                 channel = await self._open_on(self.urls[index])
             except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as exc:
-                log.warning("broker node %s: %s", _safe(self.urls[index]), exc or type(exc))
+                reason = str(exc) or type(exc).__name__  # a timeout says nothing itself
+                log.warning("broker node %s: %s", _safe(self.urls[index]), reason)
                 failure = exc
                 continue
             if index != self._next:
