@@ -181,6 +181,15 @@ class RabbitCluster:
         cookie.unlink(missing_ok=True)
         cookie.write_text(COOKIE)
         cookie.chmod(0o400)
+        try:
+            self._form()
+        except BaseException:
+            self.stop()  # no node outlives a failed start
+            raise
+        self.started_seconds = time.monotonic() - began
+        return self
+
+    def _form(self) -> None:
         first, *others = self.nodes
         for node in self.nodes:
             node.prepare(peers=[first.name])
@@ -193,8 +202,6 @@ class RabbitCluster:
         running = self.running()
         if running != sorted(node.name for node in self.nodes):
             raise RuntimeError(f"the test cluster formed as {running}")
-        self.started_seconds = time.monotonic() - began
-        return self
 
     def running(self) -> list[str]:
         """The nodes the cluster reports running, asked of any node that answers."""
