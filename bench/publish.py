@@ -38,7 +38,7 @@ import aio_pika
 import psutil
 from attrs import frozen
 from celery import Celery
-from dedup.adapters.outbound.celery_queue import CeleryQueue, aiormq_url
+from dedup.adapters.outbound.celery_queue import CeleryQueue, aiormq_urls
 from dedup.adapters.outbound.celery_task_message import CeleryTaskMessages, TaskMessage
 from dedup.adapters.outbound.confirmed_channel import ConfirmedChannel
 from dedup.adapters.outbound.dead_letters import dead_letter_queue_of, events_queue_of
@@ -150,7 +150,7 @@ def publishers(
 async def aiormq_round(app: Celery, pool: list[TaskMessage], args: argparse.Namespace) -> Round:
     events = events_queue_of(app)
     channel = ConfirmedChannel(
-        aiormq_url(app), declare=(events, dead_letter_queue_of(events)), timeout=10.0
+        aiormq_urls(app), declare=(events, dead_letter_queue_of(events)), timeout=10.0
     )
 
     async def publish(message: TaskMessage) -> None:
@@ -171,7 +171,7 @@ async def aiormq_round(app: Celery, pool: list[TaskMessage], args: argparse.Name
 
 async def aio_pika_round(app: Celery, pool: list[TaskMessage], args: argparse.Namespace) -> Round:
     events = events_queue_of(app)
-    connection = await aio_pika.connect_robust(str(aiormq_url(app)), timeout=10.0)
+    connection = await aio_pika.connect_robust(str(aiormq_urls(app)[0]), timeout=10.0)
     try:
         channel = await connection.channel(publisher_confirms=True)
         # Declared through the robust channel, so a reconnect declares them again.

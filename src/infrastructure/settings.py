@@ -105,6 +105,45 @@ def url(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def broker_urls(text: str) -> str:
+    """One broker URL, or Celery's failover list of AMQP URLs separated by `;`.
+
+    Each entry of a list is checked on its own (kombu checks only the first), and must be
+    whole: kombu fills a missing port or vhost from the entry before it, the user with guest.
+    An error names the entry by position, never its password.
+    """
+    entries = text.split(";")
+    if len(entries) == 1:
+        return url("amqp", "amqps", "memory")(text)
+    for number, entry in enumerate(entries, start=1):
+        problem = _broker_entry_problem(entry)
+        if problem:
+            raise ValueError(
+                f"entry {number} of the ;-separated failover list {problem}; give each node"
+                " in full, as amqp://user:password@host:5672//"
+            )
+    return text
+
+
+def _broker_entry_problem(entry: str) -> str | None:
+    if entry != entry.strip():
+        return "has spaces"
+    address = urlsplit(entry)
+    if address.scheme not in ("amqp", "amqps"):
+        return f"is not an amqp:// or amqps:// URL (scheme {address.scheme or 'missing'!r})"
+    missing = [
+        part
+        for part, given in (
+            ("host", address.hostname),
+            ("user", address.username),
+            ("port", address.port),
+            ("vhost", address.path),
+        )
+        if not given
+    ]
+    return f"names no {' and no '.join(missing)}" if missing else None
+
+
 def crontab(text: str) -> str:
     """Five crontab fields, checked by the parser that will run them."""
     from dedup.infrastructure.beat import crontab_of
@@ -144,7 +183,8 @@ class Settings:
     data_dir: Path = _env(Path, Path("var"))
     clickhouse_url: str = _env(url("clickhouse", "chdb"), "")
     redis_url: str = _env(url("redis", "rediss", "memory"), "memory://")
-    broker_url: str = _env(url("amqp", "amqps", "memory"), "memory://")
+    # Several amqp:// URLs separated by `;`: the nodes of a cluster, failed over in turn.
+    broker_url: str = _env(broker_urls, "memory://")
     backup_dir: Path | None = _env(Path, None)
     window: timedelta = _env(duration, timedelta(days=30))
     cache_ttl: timedelta = _env(duration, timedelta(hours=24))

@@ -310,6 +310,11 @@ class BrokerRelay:
         self._server.close()
         await self.cut()
 
+    async def go_away(self) -> None:
+        """The node is gone: its port refuses connections and its connections are reset."""
+        self._server.close()
+        await self.cut()
+
     def stall(self) -> None:
         self._flowing.clear()
 

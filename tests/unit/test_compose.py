@@ -207,13 +207,15 @@ def test_the_test_command_is_written_once_in_the_dockerfile():
     assert "command" not in services()["test"], "compose would run another command than CMD"
 
 
-def test_the_test_profile_leaves_out_only_the_tests_that_stop_this_machines_servers():
+def test_the_test_profile_leaves_out_only_the_tests_that_need_this_machines_servers():
     command = stage_command("test")
     assert command[0] == "pytest"
     assert {"tests/integration", "tests/e2e"} <= set(command)
-    assert command[command.index("-m") + 1] == "not local_servers"
+    # Those that stop this machine's servers, and those that start clusters of their own.
+    assert command[command.index("-m") + 1] == "not local_servers and not cluster"
     registered = (ROOT / "pyproject.toml").read_text()
     assert '"local_servers:' in registered
+    assert '"cluster:' in registered
     stoppers = [
         path.name
         for path in (ROOT / "tests").rglob("test_*.py")
