@@ -50,14 +50,22 @@ class ConfirmedChannel:
         """Return once the broker acked the message; raise if it nacked or the channel closed.
 
         aiormq resolves a publish with Basic.Ack only: a Basic.Nack raises DeliveryError, a
-        channel or connection that closes rejects every publish awaiting its confirm. The
-        caller bounds the wait (the committer cancels a flush at its callers' deadline).
+        Basic.Return (no queue took it) PublishError, a channel or connection that closes
+        rejects every publish awaiting its confirm. The caller bounds the wait (the committer
+        cancels a flush at its callers' deadline).
         """
         channel = await self._ready()
         try:
             # wait=False: no wake-up per message once its frames are written; the confirm counts.
+            # mandatory: a broker confirms a message no queue takes, and drops it; returned
+            # instead, aiormq raises PublishError (the queue is declared again on reopening).
             await channel.basic_publish(
-                body, exchange=exchange, routing_key=routing_key, properties=properties, wait=False
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                properties=properties,
+                mandatory=True,
+                wait=False,
             )
         except BaseException:
             self._discard(channel)
