@@ -278,3 +278,36 @@ def test_the_tracking_paths_are_in_the_openapi_schema(client):
         assert "requestBody" in operation
         assert {"200", "400", "401", "503"} <= set(operation["responses"])
     assert "get" in paths["/v1/projects/{write_key}/settings"]
+
+
+def test_a_message_is_measured_as_its_json_not_as_its_request_was_written(client, queue):
+    # Under 32 KB as JSON, over it as sent (indented): taken alone as in a batch.
+    message = {"userId": "u", "event": "e", "properties": {f"k{n}": n for n in range(1500)}}
+    alone = json.dumps(message, indent=8).encode()
+    in_batch = json.dumps({"batch": [{"type": "track", **message}]}, indent=8).encode()
+    assert len(alone) > 32 * 1024 > len(json.dumps(message, separators=(",", ":")))
+    headers = {**WEB, "Content-Type": "application/json"}
+
+    assert client.post("/v1/track", content=alone, headers=headers).status_code == 200
+    assert client.post("/v1/batch", content=in_batch, headers=headers).status_code == 200
+    assert len(queue.queued) == 2
+
+
+def test_a_request_past_the_batch_limit_on_a_one_message_path_is_a_400(client, queue):
+    body = {"userId": "u", "event": "e", "properties": {"x": "y" * 600_000}}
+    response = client.post("/v1/track", json=body, headers=WEB)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "message_too_large"
+    assert queue.queued == []
+
+
+def test_an_analytics_js_retry_restamps_metadata_and_is_the_same_content(client, queue):
+    # analytics.js sets `_metadata.retryCount` on each new attempt of one messageId.
+    message = {"userId": "u", "event": "e", "messageId": "ajs-next-2", "_metadata": {}}
+    client.post("/v1/t", json=message, headers=WEB)
+    client.post("/v1/t", json={**message, "_metadata": {"retryCount": 2}}, headers=WEB)
+
+    first, retry = queue.queued
+    assert first.fingerprint == retry.fingerprint
+    assert first.content == retry.content  # a retry, not a key conflict

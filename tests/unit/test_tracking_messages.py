@@ -182,3 +182,22 @@ def test_the_write_key_is_read_from_the_body_when_it_is_a_string():
     assert write_key_in({"writeKey": "k"}) == "k"
     assert write_key_in({}) is None
     assert rejection(write_key_in, {"writeKey": 5}).code == "invalid_write_key"
+
+
+@pytest.mark.parametrize("value", [5, 5.5, "", "   "], ids=["int", "float", "empty", "blank"])
+def test_a_message_id_is_a_non_empty_string_as_the_spec_says(value):
+    body = {"userId": "u", "event": "e", "messageId": value}
+    assert rejection(one_message, body, path_type="track").code == "invalid_message_id"
+
+
+@pytest.mark.parametrize("kind", ["page", "screen"])
+@pytest.mark.parametrize("field", ["name", "category"])
+def test_a_page_or_screen_name_and_category_are_strings(kind, field):
+    body = {"userId": "u", field: 5}
+    assert rejection(one_message, body, path_type=kind).code == "invalid_field"
+    assert one_message({"userId": "u", field: None}, path_type=kind).type == kind
+
+
+def test_one_message_over_32_kb_as_json_is_refused_as_a_batch_item_is():
+    big = {"userId": "u", "event": "e", "properties": {"x": "y" * MESSAGE_BYTES}}
+    assert rejection(one_message, big, path_type="track").code == "message_too_large"

@@ -12,12 +12,10 @@ from typing import Any
 
 import msgspec
 from dedup.adapters.inbound.http.auth import WriteKeys
-from dedup.adapters.inbound.http.body import BodyReader
-from dedup.adapters.inbound.http.errors import RequestRejectedError
+from dedup.adapters.inbound.http.body import BodyReader, SizeLimit
 from dedup.adapters.inbound.http.openapi_docs import error_response, operation_with_body
 from dedup.adapters.inbound.http.tracking_messages import (
     BATCH_BYTES,
-    MESSAGE_BYTES,
     RESENT_FIELDS,
     SHORT_PATHS,
     TYPES,
@@ -36,6 +34,10 @@ from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
 _TYPE_OF_PATH = {kind: kind for kind in TYPES} | SHORT_PATHS
 ONE_PATHS = sorted(f"/{name}" for name in _TYPE_OF_PATH)
 BATCH_PATHS = ["/batch", "/import", "/b"]  # /b: analytics.js in its batching mode
+# Over Segment's limits is a 400, which the SDKs drop rather than retry. A message is measured
+# as JSON once read (tracking_messages), so its request may be written as loosely as a batch.
+_ONE_LIMIT = SizeLimit(BATCH_BYTES, status=400, code="message_too_large")
+_BATCH_LIMIT = SizeLimit(BATCH_BYTES, status=400, code="batch_too_large")
 
 
 class TrackingAccepted(msgspec.Struct):
@@ -47,7 +49,7 @@ class TrackingAccepted(msgspec.Struct):
 _ERRORS = {
     400: error_response(
         "invalid_json, not_an_object, invalid_batch, invalid_type, type_mismatch, missing_user,"
-        " missing_field, invalid_field, invalid_message_id, message_too_large (32 KB),"
+        " missing_field, invalid_field, invalid_message_id, message_too_large (32 KB of JSON),"
         " batch_too_large (500 KB or DEDUP_MAX_BATCH messages), too_deep or invalid_encoding;"
         " `index` names the batch item"
     ),
@@ -103,19 +105,11 @@ async def _accept(
     accept_events: AcceptEvents,
     parse: Parse,
     *,
-    limit: int,
-    too_large: str,
+    limit: SizeLimit,
 ) -> TrackingAccepted:
     """Read, authenticate, parse, queue: the answer once every message is durably queued."""
     body_reader: BodyReader = request.app.state.body_reader
-    try:
-        body, size = await body_reader.read_sized_object(request, limit=limit)
-    except RequestRejectedError as exc:
-        if exc.code != "body_too_large":
-            raise
-        # Over Segment's limit is a 400, which the SDKs drop rather than retry.
-        detail = f"the request is larger than {min(limit, body_reader.max_body_bytes)} bytes"
-        raise RequestRejectedError(400, too_large, detail) from None
+    body, size = await body_reader.read_sized_object(request, limit=limit)
     # Who sent it is checked before what: a stranger learns nothing of the messages' rules.
     write_keys: WriteKeys = request.app.state.write_keys
     source = write_keys.source_of_tracking(request.headers, write_key_in(body))
@@ -151,8 +145,7 @@ class TrackingController(Controller):
             request,
             accept_events,
             lambda body, _size: [one_message(body, path_type=path_type)],
-            limit=MESSAGE_BYTES,
-            too_large="message_too_large",
+            limit=_ONE_LIMIT,
         )
 
     @post(
@@ -170,6 +163,5 @@ class TrackingController(Controller):
             request,
             accept_events,
             lambda body, size: batch_messages(body, max_batch=max_batch, whole_bytes=size),
-            limit=BATCH_BYTES,
-            too_large="batch_too_large",
+            limit=_BATCH_LIMIT,
         )

@@ -20,14 +20,18 @@ Payload = dict[str, Any]
 TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
 # The one-letter paths analytics.js posts to (`/v1/t` ...), and `/v1/b` its batching mode.
 SHORT_PATHS = {kind[0]: kind for kind in TYPES}
-MESSAGE_BYTES = 32 * 1024  # Segment's limit per message, and per single-message request
-BATCH_BYTES = 500 * 1024  # and per batch request
-# Stamped anew on every attempt by the SDKs: a resent message differs in it and nothing else.
-RESENT_FIELDS = frozenset({"sentAt"})
+# Segment's limits: a message as JSON (however the request was written), and a batch request.
+MESSAGE_BYTES = 32 * 1024
+BATCH_BYTES = 500 * 1024
+# Restamped by the SDKs on every attempt, so a resent message differs in these and nothing else:
+# `sentAt` by all, `_metadata` by analytics.js (its retryCount; delivery bookkeeping).
+RESENT_FIELDS = frozenset({"sentAt", "_metadata"})
 # Objects of the spec: a message with one of these as anything but an object is malformed.
 _OBJECTS = ("properties", "traits", "context", "integrations")
 # What each type must carry beside its user (alias names its users itself).
 _REQUIRED = {"track": ("event",), "group": ("groupId",), "alias": ("userId", "previousId")}
+# Names that must be text: what the `event` column is read from, and the page's category.
+_TEXTS = {"track": ("event",), "page": ("name", "category"), "screen": ("name", "category")}
 _MERGED = ("context", "integrations")
 
 
@@ -54,12 +58,13 @@ def _is_id(value: object) -> bool:
 
 
 def _message_id(message: Payload, index: int | None) -> str | None:
+    # The SDKs always send a string (analytics-python stringifies even a number it is given).
     value = message.get("messageId")
-    if not _present(value):
+    if value is None:
         return None
-    if not _is_id(value):
-        raise _bad("invalid_message_id", "messageId must be a string", index)
-    return str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise _bad("invalid_message_id", "messageId must be a non-empty string", index)
+    return value
 
 
 def _check(message: Payload, kind: str, index: int | None) -> None:
@@ -78,8 +83,10 @@ def _check(message: Payload, kind: str, index: int | None) -> None:
     for name in _REQUIRED.get(kind, ()):
         if not _present(message.get(name)):
             raise _bad("missing_field", f"a {kind} message needs {name}", index)
-    if kind == "track" and not isinstance(message["event"], str):
-        raise _bad("invalid_field", "event must be a string", index)
+    for name in _TEXTS.get(kind, ()):
+        value = message.get(name)
+        if value is not None and not isinstance(value, str):
+            raise _bad("invalid_field", f"{name} must be a string", index)
     timestamp = message.get("timestamp")
     if timestamp is not None and not _is_iso_8601(timestamp):
         raise _bad("invalid_field", "timestamp must be an ISO-8601 date and time", index)
@@ -120,6 +127,12 @@ def write_key_in(body: Payload) -> str | None:
     return value
 
 
+def _too_large(message: Payload, index: int | None) -> RequestRejectedError | None:
+    if len(msgspec.json.encode(message)) <= MESSAGE_BYTES:
+        return None
+    return _bad("message_too_large", f"a message is at most {MESSAGE_BYTES} bytes of JSON", index)
+
+
 def one_message(body: Payload, *, path_type: str) -> TrackedMessage:
     """The message of POST /v1/<type>: the path names its type unless the body agrees."""
     kind = body.get("type")
@@ -127,6 +140,8 @@ def one_message(body: Payload, *, path_type: str) -> TrackedMessage:
         raise _bad(
             "type_mismatch", f"the body's type {kind!r} is not the path's {path_type!r}", None
         )
+    if (too_large := _too_large(body, None)) is not None:
+        raise too_large
     return _tracked(body, path_type, None)
 
 
@@ -152,7 +167,7 @@ def batch_messages(body: Payload, *, max_batch: int, whole_bytes: int) -> list[T
         if not isinstance(kind, str) or kind not in TYPES:
             raise _bad("invalid_type", f"type must be one of {', '.join(sorted(TYPES))}", index)
         # No item of a body this small can pass the limit: skip encoding each one again.
-        if whole_bytes > MESSAGE_BYTES and len(msgspec.json.encode(item)) > MESSAGE_BYTES:
-            raise _bad("message_too_large", f"a message is at most {MESSAGE_BYTES} bytes", index)
+        if whole_bytes > MESSAGE_BYTES and (too_large := _too_large(item, index)) is not None:
+            raise too_large
         messages.append(_tracked(item, kind, index, shared))
     return messages
