@@ -240,6 +240,22 @@ class PartitionStore(Protocol):
         ...
 
 
+class LateJournal(Protocol):
+    """Rows written for closed days, journaled before they were stored (written_late)."""
+
+    def unstored_late(self, table: ArchivedTable, *, before: datetime) -> list[Record]:
+        """Each row journaled for a moment before `before` that the table does not hold now."""
+        ...
+
+    def put_back(self, records: Sequence[Record]) -> int:
+        """Store the records whose event_id is not stored yet; return how many were stored."""
+        ...
+
+    def forget_late(self, *, written_before: datetime) -> None:
+        """Forget rows journaled before the moment (by whole days: later ones may stay)."""
+        ...
+
+
 class RestoreTarget(Protocol):
     """Where archived rows go back to."""
 
