@@ -138,11 +138,14 @@ class FakeArchiver(Archiver):
     """Files as manifests and row lists by path; `corrupt()` spoils one as a disk would."""
 
     files: dict[Path, tuple[ArchiveManifest, list[Record]]] = Factory(dict)
+    aside: dict[Path, tuple[ArchiveManifest, list[Record]]] = Factory(dict)
     spoiled: set[Path] = Factory(set)
 
     def write(self, partition: Partition, records: Iterable[Record]) -> ArchiveManifest:
         rows = list(records)
-        attempt = len(self.archived(partition))
+        attempt = len(self.archived(partition)) + sum(
+            1 for m, _ in self.aside.values() if m.partition == partition
+        )
         suffix = f".{attempt}" if attempt else ""
         path = Path(f"{partition.table.value}-{partition.start.isoformat()}{suffix}.jsonl.gz")
         tally = Tally.of(rows)
@@ -172,6 +175,10 @@ class FakeArchiver(Archiver):
 
     def read(self, file: Path) -> Iterator[Record]:
         return iter(self.files[file][1])
+
+    def set_aside(self, file: Path) -> None:
+        if file in self.files:
+            self.aside[file] = self.files.pop(file)
 
     def archived(self, partition: Partition) -> list[ArchiveManifest]:
         return [m for m, _rows in self.files.values() if m.partition == partition]

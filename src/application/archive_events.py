@@ -108,6 +108,7 @@ class ArchiveEvents:
         # A late row stored from here to the drop is lost to the table: _put_back_late.
         self.store.drop(partition)
         self.progress.note(f"dropped {partition}: {tally.rows} rows in {manifest.file}")
+        self._set_aside_copies(partition, manifest)
         return ArchiveStep(partition, action, tally.rows, manifest.file)
 
     def _put_back_late(self, *, before: datetime) -> list[ArchiveStep]:
@@ -157,8 +158,29 @@ class ArchiveEvents:
         # Read back what landed on disk rather than trusting what was meant to be written.
         return self.archiver.verify(written.file)
 
+    def _set_aside_copies(self, partition: Partition, kept: ArchiveManifest) -> None:
+        """Set aside the older files of a partition whose rows the file just dropped for holds
+        (a run that died before its drop, or kept the partition): no row is in two archives."""
+        held: set[object] | None = None
+        for other in self.archiver.archived(partition):
+            if other.file == kept.file:
+                continue
+            if held is None:
+                held = {record.event_id for record in self.archiver.read(kept.file)}
+            try:
+                self.archiver.verify(other.file)
+                ids = {record.event_id for record in self.archiver.read(other.file)}
+            except ArchiveError:
+                continue  # it vouches for nothing, and stays for an operator to look at
+            if ids <= held:
+                self.archiver.set_aside(other.file)
+                self.progress.note(f"set aside {other.file}: {kept.file} holds its rows")
+
     def _keep(
         self, partition: Partition, tally: Tally, manifest: ArchiveManifest, why: str
     ) -> ArchiveStep:
+        # Nothing was dropped, so every row of the file is still in the table: the file is no
+        # archive of anything, and must not count as one beside the next run's.
+        self.archiver.set_aside(manifest.file)
         self.progress.note(f"kept {partition}: {why}; the next run archives it again")
         return ArchiveStep(partition, ArchiveAction.KEEP_CHANGED, tally.rows, manifest.file)

@@ -219,6 +219,10 @@ class Archiver(Protocol):
         """Manifests of the files written for this partition (read, not yet verified)."""
         ...
 
+    def set_aside(self, file: Path) -> None:
+        """Stop counting a file as an archive: its rows are held elsewhere. No error if gone."""
+        ...
+
 
 class PartitionStore(Protocol):
     """The partition side of the database: list, tally, read (folded, FINAL) and drop."""

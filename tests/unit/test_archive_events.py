@@ -126,7 +126,7 @@ def test_a_failure_after_export_loses_nothing_and_the_rerun_drops_without_a_seco
     assert sorted(archiver.rows_in(EVENTS), key=str) == sorted(old, key=str)
 
 
-def test_rows_that_arrive_in_an_archived_day_go_to_a_new_file_beside_the_first(
+def test_rows_that_arrive_before_a_late_drop_go_to_a_new_file_and_the_first_is_set_aside(
     archive: ArchiveEvents, store: FakePartitionStore, archiver: FakeArchiver
 ) -> None:
     first = an_event(received_at=days_ago(9))
@@ -139,10 +139,12 @@ def test_rows_that_arrive_in_an_archived_day_go_to_a_new_file_beside_the_first(
 
     archive.execute()
 
-    names = sorted(str(path) for path in archiver.files)
-    assert len(names) == 2
-    first_file = next(m for m, rows in archiver.files.values() if rows == [first])
-    assert first_file.rows == 1  # the verified archive was not overwritten
+    # the new file holds both rows; the first (never overwritten) is set aside, not deleted,
+    # so that no row is in two archive files
+    [(manifest, rows)] = archiver.files.values()
+    assert sorted(rows, key=str) == sorted([first, late], key=str)
+    assert [rows for _, rows in archiver.aside.values()] == [[first]]
+    assert manifest.file not in archiver.aside
     assert store.rows(EVENTS) == []
 
 
