@@ -52,3 +52,28 @@ def test_rows_the_driver_refuses_are_poison_and_nothing_is_written(
         assert count == [(0,)]
     finally:
         clickhouse_server.execute(Statement.text(f"DROP DATABASE {ident(database)}"))
+
+
+def test_rows_a_check_constraint_refuses_on_chdb_are_poison_not_silently_left_out(
+    chdb_executor: Executor,
+) -> None:
+    # chDB's streaming insert (send_insert) returned as if written while leaving out the
+    # block a CHECK refused. 18.16 has no CHECK constraints: chDB only.
+    executor = chdb_executor
+    database = unique_database()
+    executor.execute(Statement.text(f"CREATE DATABASE {ident(database)}"))
+    try:
+        executor.execute(
+            Statement.text(
+                f"CREATE TABLE {ident(database)}.short (word String,"
+                " CONSTRAINT short_words CHECK length(word) < 5) ENGINE = MergeTree ORDER BY word"
+            )
+        )
+        words = Table(name="short", columns=(Column("word", STRING),), engine="MergeTree")
+        with pytest.raises(PoisonEventError, match="refused the rows"):
+            executor.insert(database, words, [("ok",), ("far too long",), ("fine",)])
+        executor.insert(database, words, [("ok",)])  # the engine goes on taking good rows
+        count = executor.query(Statement.text(f"SELECT count() FROM {ident(database)}.short"))
+        assert count == [(1,)]
+    finally:
+        executor.execute(Statement.text(f"DROP DATABASE {ident(database)}"))
