@@ -137,7 +137,7 @@ def register_tasks(
         log.warning("%s; retry %d in %ds", exc, task.request.retries + 1, delay)
         max_retries = task.max_retries
         if max_retries is not None and task.request.retries >= max_retries:
-            record_dead_letter()
+            record_dead_letter("bug")
         else:
             record_retry()
         # Past max_retries, retry() re-raises exc: the task fails and is dead-lettered.
@@ -157,12 +157,14 @@ def register_tasks(
         try:
             events = events_from_message(message)
         except ValueError as exc:
-            raise _dead_letter(PoisonEventError(f"malformed message: {exc}")) from exc
+            raise _dead_letter(
+                PoisonEventError(f"malformed message: {exc}"), reason="malformed"
+            ) from exc
         try:
             wait_out(task, message, events, failing_since=_failing_since(task))
         except PoisonEventError as exc:
             if len(events) == 1:
-                raise _dead_letter(exc) from exc
+                raise _dead_letter(exc, reason="refused") from exc
             _dead_letter_poison_alone(task, message, events, store=gatherer.submit)
         except Reject:
             raise
@@ -238,9 +240,9 @@ def _event_id(event: Event) -> EventId:
     return event.event_id
 
 
-def _dead_letter(poison: PoisonEventError) -> Reject:
-    log.error("dead-lettering a message that can never be stored: %s", poison)
-    record_dead_letter()
+def _dead_letter(poison: PoisonEventError, *, reason: str) -> Reject:
+    log.error("dead-lettering a message that can never be stored (%s): %s", reason, poison)
+    record_dead_letter(reason)
     # Retrying cannot fix it; rejecting without requeue sends it to the dead letters.
     return Reject(str(poison), requeue=False)
 
@@ -266,12 +268,12 @@ def _dead_letter_poison_alone(
     if not poison:
         return
     log.error(
-        "dead-lettering %d of the %d events of a message, which can never be stored: %s",
+        "dead-lettering %d of the %d events of a message, which can never be stored (refused): %s",
         len(poison),
         len(events),
         error,
     )
-    record_dead_letter()
+    record_dead_letter("refused")
     arguments = task.app.amqp.queues[task.app.conf.task_default_queue].queue_arguments or {}
     task.apply_async(
         args=(events_to_message(poison),),
@@ -282,5 +284,5 @@ def _dead_letter_poison_alone(
 
 def _dead_letter_after_outage(exc: BackendUnavailableError, seconds: float) -> Reject:
     log.error("dead-lettering a message after %.0fs of %s (DEDUP_RETRY_FOR)", seconds, exc)
-    record_dead_letter()
+    record_dead_letter("outage")
     return Reject(f"{exc} for {seconds:.0f}s", requeue=False)
