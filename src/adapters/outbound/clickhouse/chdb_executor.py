@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -53,6 +54,11 @@ def chdb_param(value: Any) -> str:
     if isinstance(value, int | UUID) and not isinstance(value, bool):
         return str(value)
     raise TypeError(f"cannot bind {type(value).__name__}")
+
+
+# How long an insert trusts what it last read about a table's CHECK constraints: the query
+# costs about as much as two `SELECT 1`, and a constraint is added by hand, rarely.
+CHECKS_SEEN_FOR = 5.0
 
 
 def _placeholder(name: str, param: Param) -> str:
@@ -132,6 +138,7 @@ class ChdbExecutor(Executor):
     _session: Any = field(default=None, init=False)
     # One engine per process, driven by the queue thread and readiness probes: one at a time.
     _lock: threading.RLock = field(factory=threading.RLock, init=False)
+    _checks_seen: dict[tuple[str, str], tuple[float, bool]] = field(factory=dict, init=False)
 
     def _engine(self) -> Any:
         if self._session is None:
@@ -190,7 +197,11 @@ class ChdbExecutor(Executor):
             inserter.finish()
 
     def _checked(self, database: str, table: str) -> bool:
-        """Whether the table has a CHECK constraint now (one can be added at any time)."""
+        """Whether the table has a CHECK constraint, as of CHECKS_SEEN_FOR seconds ago at most."""
+        key = (database, table)
+        seen = self._checks_seen.get(key)
+        if seen is not None and time.monotonic() - seen[0] < CHECKS_SEEN_FOR:
+            return seen[1]
         statement = Statement(
             (
                 "SELECT count() FROM system.tables WHERE database = ",
@@ -200,7 +211,9 @@ class ChdbExecutor(Executor):
                 " AND position(create_table_query, ' CONSTRAINT ') > 0",
             )
         )
-        return bool(self.query(statement)[0][0])
+        checked = bool(self.query(statement)[0][0])
+        self._checks_seen[key] = (time.monotonic(), checked)
+        return checked
 
     def read_only(self, sql: str, *, settings: Mapping[str, int | str]) -> Answer:
         # A connection of its own: the engine's shared session keeps serving the writer, and
