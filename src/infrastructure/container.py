@@ -20,6 +20,7 @@ from dedup.adapters.outbound.clickhouse import (
     database_from_url,
     executor_from_url,
 )
+from dedup.adapters.outbound.clickhouse.late_journal import ClickHouseLateJournal
 from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
 from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
 from dedup.adapters.outbound.file_archiver import FileArchiver
@@ -189,6 +190,9 @@ class Container(containers.DeclarativeContainer):
     partition_store = providers.Singleton(
         ClickHousePartitionStore, executor=clickhouse_executor, database=clickhouse_database
     )
+    late_journal = providers.Singleton(
+        ClickHouseLateJournal, executor=clickhouse_executor, database=clickhouse_database
+    )
     archiver = providers.Singleton(FileArchiver, settings.provided.backups)
     archive_lock = providers.Factory(
         FileLock, providers.Callable(lambda s: s.data_dir / "archive.lock", settings)
@@ -198,9 +202,11 @@ class Container(containers.DeclarativeContainer):
         ArchiveEvents,
         store=partition_store,
         archiver=archiver,
+        late=late_journal,
         clock=providers.Object(utc_now),
         retention=settings.provided.retention,
         progress=progress,
+        drop_delay=settings.provided.archive_drop_delay,
     )
     purge_fingerprints = providers.Factory(
         PurgeFingerprints,

@@ -30,6 +30,11 @@ def duration(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
+def duration_or_zero(text: str) -> timedelta:
+    """A duration as `duration` reads it, or `0` for none."""
+    return timedelta(0) if text.strip() == "0" else duration(text)
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -211,6 +216,9 @@ class Settings:
     # Without keys, anyone who reaches the API writes events: loopback only, unless said so.
     allow_anonymous: bool = _env(boolean, False)
     archive_schedule: str = _env(crontab, "0 0 * * 1")
+    # How long an archive run holds a verified file before it drops the partition: for drills
+    # and tests of late rows racing the drop (docs/operations.md); 0 in production.
+    archive_drop_delay: timedelta = _env(duration_or_zero, timedelta(0))
     queue_type: str = _env(choice("classic", "quorum"), "classic")
     clickhouse_cluster: str | None = _env(optional_name, None)
     log_level: str = _env(choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO")

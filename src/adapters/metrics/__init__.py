@@ -112,9 +112,10 @@ def record_backend_waiting(waiting: bool) -> None:
     process_instruments().backend_waiting.set(1 if waiting else 0)
 
 
-def record_dead_letter() -> None:
-    """A batch (a message) was given up on and dead-lettered."""
-    process_instruments().dead_letters.inc()
+def record_dead_letter(reason: str) -> None:
+    """A message was dead-lettered: `malformed`, `refused` (its store refused an event),
+    `outage` (DEDUP_RETRY_FOR spent) or `bug` (a bug's retries spent)."""
+    process_instruments().dead_letters.labels(reason=reason).inc()
 
 
 def record_insert(seconds: float) -> None:

@@ -142,7 +142,9 @@ class Instruments:
             ),
             dead_letters=Counter(
                 "dedup_dead_letters",
-                "Batches (messages) given up on and dead-lettered; see `dedup replay-dead`.",
+                "Messages dead-lettered, by reason (malformed, refused, outage, bug); see"
+                " `dedup replay-dead`.",
+                labelnames=("reason",),
                 registry=registry,
             ),
             backend_waiting=Gauge(
