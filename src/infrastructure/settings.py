@@ -81,6 +81,16 @@ def url(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def redis_url(text: str) -> str:
+    """One server (`redis://`), a Redis Cluster (`redis+cluster://h1:p1,h2:p2/`), or memory."""
+    from dedup.adapters.outbound.redis_client import CLUSTER_SCHEMES, cluster_nodes
+
+    if urlsplit(text).scheme in CLUSTER_SCHEMES:
+        cluster_nodes(text)
+        return text
+    return url("redis", "rediss", "redis+cluster", "memory")(text)
+
+
 def crontab(text: str) -> str:
     """Five crontab fields, checked by the parser that will run them."""
     from dedup.infrastructure.beat import crontab_of
@@ -119,7 +129,7 @@ class Settings:
 
     data_dir: Path = _env(Path, Path("var"))
     clickhouse_url: str = _env(url("clickhouse", "chdb"), "")
-    redis_url: str = _env(url("redis", "rediss", "memory"), "memory://")
+    redis_url: str = _env(redis_url, "memory://")
     broker_url: str = _env(url("amqp", "amqps", "memory"), "memory://")
     backup_dir: Path | None = _env(Path, None)
     window: timedelta = _env(duration, timedelta(days=30))
