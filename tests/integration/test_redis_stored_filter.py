@@ -86,6 +86,19 @@ def test_additions_racing_on_the_same_blocks_lose_no_bits(
     assert seen.unseen({e.fingerprint for batch in batches for e in batch}) == set()
 
 
+def test_fingerprints_sharing_a_block_in_one_batch_all_keep_their_bits(
+    client: redis.Redis[bytes], prefix: str
+) -> None:
+    # 1023 blocks for 400 fingerprints: many pairs of one batch fall in the same block.
+    seen = RedisStoredFilter(
+        client, window=WINDOW, size_bytes=4096, prefix=prefix, clock=lambda: NOON
+    )
+    assert refilled(seen, [])
+    batch = [an_event() for _ in range(400)]
+    seen.add(batch)
+    assert seen.unseen({e.fingerprint for e in batch}) == set()
+
+
 def test_an_unreachable_redis_is_a_backend_error() -> None:
     seen = RedisStoredFilter.from_url("redis://127.0.0.1:1/0", window=WINDOW, size_bytes=SIZE)
     with pytest.raises(BackendUnavailableError):

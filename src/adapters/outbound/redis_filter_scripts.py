@@ -74,15 +74,23 @@ return {2, table.concat(held)}
 )
 
 # OR each mask into its block inside the script: BITFIELD cannot OR, and a read-then-write
-# from Python would lose bits when two workers add to one block at once.
+# from Python would lose bits when two workers add to one block at once. Two fingerprints of
+# one chunk may share a block: their masks are merged into one SET, or the later SET (old
+# value | its own mask) would drop the earlier one's bits.
 _ADD = (
     _EACH_CHUNK
     + """
 each_chunk(ARGV[1], tonumber(ARGV[2]), function(get, old, masks)
-  local set = {}
+  local set, at = {}, {}
   for i = 1, #old do
-    set[#set + 1] = 'SET'; set[#set + 1] = 'i32'; set[#set + 1] = get[3 * i]
-    set[#set + 1] = bit.bor(old[i], masks[i])
+    local offset = get[3 * i]
+    if at[offset] then
+      set[at[offset]] = bit.bor(set[at[offset]], masks[i])
+    else
+      set[#set + 1] = 'SET'; set[#set + 1] = 'i32'; set[#set + 1] = offset
+      set[#set + 1] = bit.bor(old[i], masks[i])
+      at[offset] = #set
+    end
   end
   redis.call('BITFIELD', KEYS[1], unpack(set))
 end)
