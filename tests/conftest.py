@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,17 @@ from dedup.application.deduplicate_event import DeduplicateEvent
 from dedup.infrastructure.ids import new_event_id
 
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue, FakeStoredFilter
+from tests.redis_cluster import RedisClusterServers, started
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """The test run's own Redis Cluster, started on first use and stopped at the end."""
+    servers = started()
+    try:
+        yield servers
+    finally:
+        servers.stop()
 
 
 @pytest.fixture

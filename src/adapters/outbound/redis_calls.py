@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias, cast
 
 import redis
-from dedup.adapters.outbound.redis_client import RedisClient, RedisConnection
+from dedup.adapters.outbound.redis_client import DRIVER_ERRORS, RedisClient, RedisConnection
 from dedup.domain.errors import BackendUnavailableError
 from redis.cluster import ClusterPipeline
 from redis.commands.core import Script
@@ -51,7 +51,7 @@ def pipelined(
         try:
             for script in scripts:  # on a cluster, SCRIPT LOAD goes to every primary
                 cast(Any, client).script_load(cast(Any, script).script)
-        except redis.RedisError as exc:
+        except DRIVER_ERRORS as exc:
             raise BackendUnavailableError("redis", str(exc)) from exc
         replies = _send(client, fill, wrong_type_ok=wrong_type_ok)
     return _checked(replies, wrong_type_ok=wrong_type_ok)
@@ -67,7 +67,7 @@ def _send(
             # A cluster pipeline answers an error in place only when told not to raise.
             raise_now = not wrong_type_ok and not isinstance(pipe, ClusterPipeline)
             return list(pipe.execute(raise_on_error=raise_now))
-    except redis.RedisError as exc:
+    except DRIVER_ERRORS as exc:
         raise BackendUnavailableError("redis", str(exc)) from exc
 
 
@@ -87,5 +87,5 @@ def ping(connection: RedisConnection) -> None:
     """Raise BackendUnavailableError unless Redis answers (on a cluster, every node)."""
     try:
         connection.client().ping()
-    except redis.RedisError as exc:
+    except DRIVER_ERRORS as exc:
         raise BackendUnavailableError("redis", str(exc)) from exc

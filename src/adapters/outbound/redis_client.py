@@ -16,10 +16,14 @@ import redis
 from dedup.domain.errors import BackendUnavailableError
 from redis.cluster import ClusterNode, RedisCluster
 from redis.commands.core import Script
+from redis.exceptions import RedisClusterException
 
 RedisClient: TypeAlias = "redis.Redis[Any] | RedisCluster[Any]"
 
 CLUSTER_SCHEMES = frozenset({"redis+cluster", "rediss+cluster"})
+# What the driver raises when Redis cannot answer: RedisClusterException (no slot map, no
+# reachable node) is no RedisError.
+DRIVER_ERRORS = (redis.RedisError, RedisClusterException)
 
 
 def cluster_nodes(url: str) -> list[tuple[str, int]]:
@@ -86,7 +90,7 @@ class RedisConnection:
             if self._client is None:
                 try:
                     self._client = self._build()
-                except redis.RedisError as exc:
+                except DRIVER_ERRORS as exc:
                     raise BackendUnavailableError("redis", str(exc)) from exc
             return self._client
 

@@ -6,9 +6,8 @@ part of the argument that it keeps.
 
 from __future__ import annotations
 
-import redis
 from dedup.adapters.outbound.redis_calls import RedisPipeline, queue_script
-from dedup.adapters.outbound.redis_client import RedisConnection
+from dedup.adapters.outbound.redis_client import DRIVER_ERRORS, RedisConnection
 from dedup.adapters.outbound.redis_filter_keys import GenerationKeys
 from dedup.domain.errors import BackendUnavailableError
 from redis.commands.core import Script
@@ -154,7 +153,7 @@ class FilterScripts:
         """The filter's state, and a flag (b"1" or b"0") per packed fingerprint if COMPLETE."""
         try:
             state, held = self._connection.script(_PROBE)(keys.state, [packed, _CHUNK])
-        except redis.RedisError as exc:
+        except DRIVER_ERRORS as exc:
             raise BackendUnavailableError("redis", str(exc)) from exc
         return int(state), bytes(held)
 
