@@ -24,10 +24,14 @@ def queue_script(
     """Queue one call of `script` on a pipeline of either kind."""
     if isinstance(pipe, ClusterPipeline):
         # redis-py 8.1 refuses pipe.evalsha on a cluster pipeline (redis/redis-py#2914, lifted
-        # by #4206, not released yet), though it routes EVALSHA by its keys all the same.
-        # The script must be loaded on the node: pipelined() sees to it.
-        sha = cast(Any, script).sha  # types-redis 4.6 does not declare it
-        cast(Any, pipe).execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        # by #4206, not released yet), and left to find the node itself it asks a server
+        # COMMAND GETKEYS for each EVALSHA, a round trip per call: so the call names the node
+        # of its keys' slot (a redirection is then followed as for any command). The script
+        # must be loaded on that node: pipelined() sees to it.
+        cluster = cast(Any, pipe)  # types-redis 4.6 declares neither sha nor this signature
+        node = cluster.get_node_from_key(keys[0])
+        sha = cast(Any, script).sha
+        cluster.execute_command("EVALSHA", sha, len(keys), *keys, *args, target_nodes=node)
     else:
         script(keys, args, pipe)  # the pipeline loads it first if the server lacks it
 
