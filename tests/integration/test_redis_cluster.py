@@ -72,12 +72,26 @@ class TestClusterStoredFilter(StoredFilterContract):
         return lambda: lose_all(connection, prefix)
 
 
-def test_claims_and_the_filter_spread_over_every_master(
-    redis_cluster: RedisClusterServers, connection: RedisConnection, prefix: str
-) -> None:
-    cache = RedisHashCache(connection, ttl_seconds=60, prefix=prefix)
+@pytest.fixture
+def cache(connection: RedisConnection, prefix: str) -> RedisHashCache:
+    return RedisHashCache(connection, ttl_seconds=60, prefix=prefix)
+
+
+@pytest.fixture
+def answering(connection: RedisConnection, prefix: str) -> RedisStoredFilter:
+    """A filter of the test's own, refilled empty: it answers."""
     seen = a_filter(connection, prefix)
     assert refilled(seen, [])
+    return seen
+
+
+def test_claims_and_the_filter_spread_over_every_master(
+    redis_cluster: RedisClusterServers,
+    cache: RedisHashCache,
+    answering: RedisStoredFilter,
+    prefix: str,
+) -> None:
+    seen = answering
     events = [an_event(received_at=NOON) for _ in range(3000)]
     cache.claim({event.fingerprint: a_holder() for event in events})
     seen.add(events)
@@ -92,11 +106,10 @@ def test_claims_and_the_filter_spread_over_every_master(
     assert seen.unseen({e.fingerprint for e in events}) == set()
 
 
+@pytest.mark.usefixtures("answering")
 def test_every_filter_shard_is_a_key_of_its_own_slot(
-    redis_cluster: RedisClusterServers, connection: RedisConnection, prefix: str
+    redis_cluster: RedisClusterServers, prefix: str
 ) -> None:
-    seen = a_filter(connection, prefix)
-    assert refilled(seen, [])
     port = redis_cluster.masters()[0]
     names = [n for n in redis_cluster.scan(port, f"{prefix}stored:*") if n.endswith("}")]
     slots = {cli(port, "CLUSTER", "KEYSLOT", name) for name in names}
@@ -106,11 +119,9 @@ def test_every_filter_shard_is_a_key_of_its_own_slot(
 
 
 def test_a_failover_reads_as_a_lost_filter_and_claims_go_on(
-    redis_cluster: RedisClusterServers, connection: RedisConnection, prefix: str
+    redis_cluster: RedisClusterServers, cache: RedisHashCache, answering: RedisStoredFilter
 ) -> None:
-    cache = RedisHashCache(connection, ttl_seconds=60, prefix=prefix)
-    seen = a_filter(connection, prefix)
-    assert refilled(seen, [])
+    seen = answering
     fresh = {a_fingerprint() for _ in range(300)}
     assert seen.unseen(fresh) == fresh
 
