@@ -86,6 +86,8 @@ class RedisConnection:
 
     def client(self) -> RedisClient:
         """The client, built now if it is not yet; BackendUnavailableError if it cannot be."""
+        if self._client is not None:  # the batch path: no lock once built
+            return self._client
         with self._lock:
             if self._client is None:
                 try:
@@ -96,6 +98,9 @@ class RedisConnection:
 
     def script(self, text: str) -> Script:
         """The script registered on this client (its sha computed once)."""
+        found = self._scripts.get(text)
+        if found is not None:
+            return found
         client = self.client()
         with self._lock:
             if text not in self._scripts:
