@@ -15,7 +15,7 @@ from tests.e2e.load import Load
 from tests.e2e.processes import wait_until
 from tests.redis_cluster import RedisClusterServers
 
-pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.timeout(600)]
 
 
 def test_on_a_redis_cluster_kills_flushes_and_a_failover_under_load_store_each_event_once(
@@ -27,7 +27,7 @@ def test_on_a_redis_cluster_kills_flushes_and_a_failover_under_load_store_each_e
     assert ready["checks"]["cache"] == "ok", ready  # the readiness probe pings every node
     wait_until(redis_cluster.filters_complete, timeout=60, what="the stored filter in use")
 
-    load = Load(stack.base_url, events=1500, rate=100, spread_seconds=0.3).start()
+    load = Load(stack.base_url, events=1200, rate=100, spread_seconds=0.3).start()
     wait_stored(stack)
     wait_until(lambda: stack.depth()[1] > 0, timeout=30, what="the worker to hold messages")
     stack.kill_worker(stack.workers[0])  # kill -9, mid-batch
