@@ -6,12 +6,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from dedup.adapters.outbound.redis_client import RedisConnection
 from dedup.adapters.outbound.redis_hash_cache import RedisHashCache
 from dedup.adapters.outbound.redis_stored_filter import CLUSTER_SHARDS, RedisStoredFilter
 from dedup.domain.errors import BackendUnavailableError
+from dedup.infrastructure.container import opened
+from dedup.infrastructure.settings import Settings
 
 from tests.builders import NOON, an_event
 from tests.contracts.hash_cache_contract import HashCacheContract, a_fingerprint, a_holder
@@ -149,3 +152,16 @@ def test_a_process_starts_while_the_cluster_is_away() -> None:
         cache.claim({a_fingerprint(): a_holder()})
     with pytest.raises(BackendUnavailableError):
         cache.ping()
+
+
+def test_the_container_wires_the_cluster_for_claims_filter_and_readiness(
+    redis_cluster: RedisClusterServers, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, redis_url=redis_cluster.url)
+    with opened(settings) as container:
+        cache, seen = container.hash_cache(), container.stored_filter()
+        assert isinstance(cache, RedisHashCache) and isinstance(seen, RedisStoredFilter)
+        cache.ping()  # what /health/ready asks, of every node
+        fp, holder = a_fingerprint(), a_holder()
+        assert cache.claim({fp: holder}) == {fp: holder}
+        seen.gaps()  # every shard's state, read through the cluster pipeline
