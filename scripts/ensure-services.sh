@@ -15,8 +15,10 @@ wait_for() {  # wait_for NAME SECONDS CMD...
   echo "ensure-services: $name did not become ready in ${seconds}s" >&2; return 1
 }
 
+# The suites also start redis-servers of their own (a Redis Cluster on 17101-17106), so the
+# binaries are needed even where the shared Redis answers from elsewhere.
+command -v redis-server >/dev/null || apt_install redis-server
 if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
-  command -v redis-server >/dev/null || apt_install redis-server
   mkdir -p /var/lib/redis /var/log/redis
   echo "ensure-services: starting redis"
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +12,17 @@ from dedup.infrastructure.ids import new_event_id
 from hypothesis import HealthCheck, settings
 
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue, FakeStoredFilter
+from tests.redis_cluster import RedisClusterServers, started
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """The test run's own Redis Cluster, started on first use and stopped at the end."""
+    servers = started()
+    try:
+        yield servers
+    finally:
+        servers.stop()
 
 # Hypothesis times its own example generation and each example; on a shared 2-core machine
 # under load those clocks measure the neighbours, not the code, so neither may fail a test.

@@ -149,6 +149,16 @@ def _broker_entry_problem(entry: str) -> str | None:
     return f"names no {' and no '.join(missing)}" if missing else None
 
 
+def redis_url(text: str) -> str:
+    """One server (`redis://`), a Redis Cluster (`redis+cluster://h1:p1,h2:p2/`), or memory."""
+    from dedup.adapters.outbound.redis_client import CLUSTER_SCHEMES, cluster_nodes
+
+    if urlsplit(text).scheme in CLUSTER_SCHEMES:
+        cluster_nodes(text)
+        return text
+    return url("redis", "rediss", "redis+cluster", "memory")(text)
+
+
 def crontab(text: str) -> str:
     """Five crontab fields, checked by the parser that will run them."""
     from dedup.infrastructure.beat import crontab_of
@@ -187,7 +197,7 @@ class Settings:
 
     data_dir: Path = _env(Path, Path("var"))
     clickhouse_url: str = _env(url("clickhouse", "chdb"), "")
-    redis_url: str = _env(url("redis", "rediss", "memory"), "memory://")
+    redis_url: str = _env(redis_url, "memory://")
     # Several amqp:// URLs separated by `;`: the nodes of a cluster, failed over in turn.
     broker_url: str = _env(broker_urls, "memory://")
     backup_dir: Path | None = _env(Path, None)

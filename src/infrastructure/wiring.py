@@ -25,7 +25,9 @@ from dedup.infrastructure.settings import Settings
 def scheme(url: str) -> str:
     """The adapter family a URL asks for: `redis`, `amqp`, `clickhouse`, `chdb`, `memory`."""
     value = urlsplit(url).scheme
-    return {"rediss": "redis", "amqps": "amqp"}.get(value, value)
+    aliases = {"rediss": "redis", "amqps": "amqp"}
+    aliases |= {"redis+cluster": "redis", "rediss+cluster": "redis"}
+    return aliases.get(value, value)
 
 
 def seconds(value: timedelta) -> int:

@@ -265,16 +265,19 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         workdir.mkdir()
         redis = RedisServer(port=free_port(), workdir=workdir)
         redis.start()
-        env = clean_environment(
-            DEDUP_CLICKHOUSE_URL=clickhouse_url(database),
-            DEDUP_REDIS_URL=redis.url,
-            DEDUP_BROKER_URL=broker.url,
-            DEDUP_QUEUE_NAME=queue,
-            DEDUP_DATA_DIR=str(workdir / "var"),
+        settings = {
+            "DEDUP_CLICKHOUSE_URL": clickhouse_url(database),
+            "DEDUP_REDIS_URL": redis.url,
+            "DEDUP_BROKER_URL": broker.url,
+            "DEDUP_QUEUE_NAME": queue,
+            "DEDUP_DATA_DIR": str(workdir / "var"),
             # The stored filter answers a second after start, so every test runs through it.
-            **{"DEDUP_FILTER_SETTLE": "1s", "DEDUP_FILTER_MIB": "4"}
-            | {f"DEDUP_{key.upper()}": value for key, value in extra.items()},
-        )
+            "DEDUP_FILTER_SETTLE": "1s",
+            "DEDUP_FILTER_MIB": "4",
+        }
+        # An extra setting wins, DEDUP_REDIS_URL too (a test on a Redis Cluster).
+        settings |= {f"DEDUP_{key.upper()}": value for key, value in extra.items()}
+        env = clean_environment(**settings)
         dedup("migrate", "up", env=env, cwd=workdir)
         port = free_port()
         api = Process.start("serve", "--port", str(port), env=env, cwd=workdir)

@@ -65,13 +65,19 @@ def test_an_event_is_still_known_when_the_next_generation_begins(
     assert seen.unseen({fresh.fingerprint}) == set()
 
 
-def test_additions_racing_on_the_same_blocks_lose_no_bits(
-    client: redis.Redis[bytes], prefix: str
-) -> None:
+def a_small_filter(client: redis.Redis[bytes], prefix: str) -> RedisStoredFilter:
+    """1023 blocks, refilled empty: a few hundred fingerprints share many of them."""
     seen = RedisStoredFilter(
         client, window=WINDOW, size_bytes=4096, prefix=prefix, clock=lambda: NOON
     )
     assert refilled(seen, [])
+    return seen
+
+
+def test_additions_racing_on_the_same_blocks_lose_no_bits(
+    client: redis.Redis[bytes], prefix: str
+) -> None:
+    seen = a_small_filter(client, prefix)
     batches = [[an_event() for _ in range(400)] for _ in range(2)]
 
     def add_one_by_one(events: list[object]) -> None:
@@ -84,6 +90,15 @@ def test_additions_racing_on_the_same_blocks_lose_no_bits(
     for thread in threads:
         thread.join()
     assert seen.unseen({e.fingerprint for batch in batches for e in batch}) == set()
+
+
+def test_fingerprints_sharing_a_block_in_one_batch_all_keep_their_bits(
+    client: redis.Redis[bytes], prefix: str
+) -> None:
+    seen = a_small_filter(client, prefix)  # many pairs of one batch share a block
+    batch = [an_event() for _ in range(400)]
+    seen.add(batch)
+    assert seen.unseen({e.fingerprint for e in batch}) == set()
 
 
 def test_an_unreachable_redis_is_a_backend_error() -> None:

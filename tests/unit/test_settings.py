@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from dedup.adapters.outbound.redis_client import cluster_nodes
 from dedup.infrastructure.settings import Settings, SettingsError
 
 
@@ -42,6 +43,13 @@ def test_values_are_parsed_into_business_types() -> None:
     assert settings.clickhouse == "clickhouse://default:@127.0.0.1:9000/dedup"
 
 
+def test_a_redis_cluster_is_named_by_a_few_of_its_nodes() -> None:
+    url = "redis+cluster://:secret@h1:6379,h2:6380/"
+    settings = Settings.load({"DEDUP_REDIS_URL": url}, dotenv=None)
+    assert settings.redis_url == url
+    assert cluster_nodes(url) == [("h1", 6379), ("h2", 6380)]
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -50,6 +58,10 @@ def test_values_are_parsed_into_business_types() -> None:
         ("DEDUP_MAX_BATCH", "-1"),
         ("DEDUP_MAX_BODY_BYTES", "lots"),
         ("DEDUP_REDIS_URL", "http://127.0.0.1:6379"),
+        ("DEDUP_REDIS_URL", "redis+cluster://h1:6379,h2/"),
+        ("DEDUP_REDIS_URL", "redis+cluster://h1:6379,h2:99999/"),
+        ("DEDUP_REDIS_URL", "redis+cluster://h1:6379/1"),
+        ("DEDUP_REDIS_URL", "redis+cluster:///"),
         ("DEDUP_BROKER_URL", "kafka://x"),
         ("DEDUP_CLICKHOUSE_URL", "postgres://x"),
         ("DEDUP_ARCHIVE_SCHEDULE", "weekly"),

@@ -6,11 +6,11 @@ part of the argument that it keeps.
 
 from __future__ import annotations
 
-from typing import Any
-
-import redis
+from dedup.adapters.outbound.redis_calls import RedisPipeline, queue_script
+from dedup.adapters.outbound.redis_client import DRIVER_ERRORS, RedisConnection
 from dedup.adapters.outbound.redis_filter_keys import GenerationKeys
 from dedup.domain.errors import BackendUnavailableError
+from redis.commands.core import Script
 
 # Ops per BITFIELD call inside the scripts: Lua's unpack() is limited by its C stack.
 _CHUNK = "1000"
@@ -73,15 +73,23 @@ return {2, table.concat(held)}
 )
 
 # OR each mask into its block inside the script: BITFIELD cannot OR, and a read-then-write
-# from Python would lose bits when two workers add to one block at once.
+# from Python would lose bits when two workers add to one block at once. Two fingerprints of
+# one chunk may share a block: their masks are merged into one SET, or the later SET (old
+# value | its own mask) would drop the earlier one's bits.
 _ADD = (
     _EACH_CHUNK
     + """
 each_chunk(ARGV[1], tonumber(ARGV[2]), function(get, old, masks)
-  local set = {}
+  local set, at = {}, {}
   for i = 1, #old do
-    set[#set + 1] = 'SET'; set[#set + 1] = 'i32'; set[#set + 1] = get[3 * i]
-    set[#set + 1] = bit.bor(old[i], masks[i])
+    local offset = get[3 * i]
+    if at[offset] then
+      set[at[offset]] = bit.bor(set[at[offset]], masks[i])
+    else
+      set[#set + 1] = 'SET'; set[#set + 1] = 'i32'; set[#set + 1] = offset
+      set[#set + 1] = bit.bor(old[i], masks[i])
+      at[offset] = #set
+    end
   end
   redis.call('BITFIELD', KEYS[1], unpack(set))
 end)
@@ -131,46 +139,53 @@ return 1
 
 
 class FilterScripts:
-    """The scripts, registered on one client; every driver error is a BackendUnavailableError."""
+    """The scripts, registered on the connection's client; a typed call or queuing for each."""
 
-    def __init__(self, client: redis.Redis[Any]) -> None:
-        self._probe = client.register_script(_PROBE)
-        self._add = client.register_script(_ADD)
-        self._state_of = client.register_script(_STATE_OF)
-        self._begin = client.register_script(_BEGIN)
-        self._finish = client.register_script(_FINISH)
-        self._reset = client.register_script(_RESET)
+    def __init__(self, connection: RedisConnection) -> None:
+        self._connection = connection
+
+    def all(self) -> list[Script]:
+        """Every script, for pipelined() to load on a node that lacks them."""
+        texts = (_PROBE, _ADD, _STATE_OF, _BEGIN, _FINISH, _RESET)
+        return [self._connection.script(text) for text in texts]
 
     def probe(self, keys: GenerationKeys, packed: bytes) -> tuple[int, bytes]:
         """The filter's state, and a flag (b"1" or b"0") per packed fingerprint if COMPLETE."""
-        state, held = _call(self._probe, keys.state, [packed, _CHUNK])
+        try:
+            state, held = self._connection.script(_PROBE)(keys.state, [packed, _CHUNK])
+        except DRIVER_ERRORS as exc:
+            raise BackendUnavailableError("redis", str(exc)) from exc
         return int(state), bytes(held)
 
-    def add(
-        self, pipe: redis.client.Pipeline[Any], keys: GenerationKeys, packed: bytes, expire_at: int
-    ) -> None:
+    def queue_probe(self, pipe: RedisPipeline, keys: GenerationKeys, packed: bytes) -> None:
+        """Queue a probe on the pipeline: its reply is [state, flags], as probe() answers."""
+        queue_script(pipe, self._connection.script(_PROBE), keys.state, [packed, _CHUNK])
+
+    def add(self, pipe: RedisPipeline, keys: GenerationKeys, packed: bytes, expire_at: int) -> None:
         """Queue, on the pipeline, the addition of the packed fingerprints to the filter."""
-        self._add([keys.filter], [packed, _CHUNK, expire_at], pipe)
+        queue_script(
+            pipe, self._connection.script(_ADD), [keys.filter], [packed, _CHUNK, expire_at]
+        )
 
-    def state_of(self, pipe: redis.client.Pipeline[Any], keys: GenerationKeys) -> None:
+    def state_of(self, pipe: RedisPipeline, keys: GenerationKeys) -> None:
         """Queue a read of the filter's state on the pipeline."""
-        self._state_of(keys.state, [], pipe)
+        queue_script(pipe, self._connection.script(_STATE_OF), keys.state, [])
 
-    def reset(self, pipe: redis.client.Pipeline[Any], keys: GenerationKeys) -> None:
+    def reset(self, pipe: RedisPipeline, keys: GenerationKeys) -> None:
         """Queue, on the pipeline, the filter's return to INCOMPLETE (its bits stay)."""
-        self._reset([keys.filter], [], pipe)
+        queue_script(pipe, self._connection.script(_RESET), [keys.filter], [])
 
-    def begin(self, keys: GenerationKeys, *, lock_seconds: int, expire_at: int) -> int:
-        """The state after trying to begin: REFILLING if this call began it, -1 if locked."""
-        return int(_call(self._begin, [*keys.state, keys.lock], [lock_seconds, expire_at]))
+    def begin(
+        self, pipe: RedisPipeline, keys: GenerationKeys, *, lock_seconds: int, expire_at: int
+    ) -> None:
+        """Queue a try to begin: it answers REFILLING if it began, -1 if locked."""
+        script = self._connection.script(_BEGIN)
+        queue_script(pipe, script, [*keys.state, keys.lock], [lock_seconds, expire_at])
 
-    def finish(self, keys: GenerationKeys, *, expire_at: int) -> bool:
-        """Whether the uploaded bitmap went in and the filter is COMPLETE."""
-        return bool(_call(self._finish, [*keys.state, keys.lock, keys.refill], [expire_at]))
-
-
-def _call(script: Any, keys: list[str], args: list[Any]) -> Any:
-    try:
-        return script(keys, args)
-    except redis.RedisError as exc:
-        raise BackendUnavailableError("redis", str(exc)) from exc
+    def finish(
+        self, pipe: RedisPipeline, keys: GenerationKeys, bitmap: bytes, *, ttl: int, expire_at: int
+    ) -> None:
+        """Queue the upload and the finish: it answers 1 if the bitmap went in (COMPLETE)."""
+        pipe.set(keys.refill, bitmap, ex=ttl)  # same slot, so the same node, in order
+        script = self._connection.script(_FINISH)
+        queue_script(pipe, script, [*keys.state, keys.lock, keys.refill], [expire_at])

@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
 from uuid import UUID
 
-import redis
-from dedup.adapters.outbound.redis_calls import execute, ping
+from dedup.adapters.outbound.redis_calls import RedisPipeline, ping, pipelined
+from dedup.adapters.outbound.redis_client import RedisClient, RedisConnection
 from dedup.adapters.outbound.redis_outage import RedisOutage
 from dedup.adapters.outbound.redis_point_script import PointScript
 from dedup.application.ports import Claims, HashCache, Repoint
@@ -49,7 +48,7 @@ class RedisHashCache(HashCache):
 
     def __init__(
         self,
-        client: redis.Redis[Any],
+        client: RedisClient | RedisConnection,
         *,
         ttl_seconds: int,
         prefix: str = "dedup:",
@@ -57,11 +56,11 @@ class RedisHashCache(HashCache):
     ) -> None:
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
-        self._client = client
+        self._redis = client if isinstance(client, RedisConnection) else RedisConnection.of(client)
         self._ttl = ttl_seconds
         self._prefix = prefix
         self._outage = outage or RedisOutage()
-        self._point = PointScript(client)
+        self._point = PointScript(self._redis)
 
     @classmethod
     def from_url(
@@ -72,8 +71,8 @@ class RedisHashCache(HashCache):
         prefix: str = "dedup:",
         outage: RedisOutage | None = None,
     ) -> RedisHashCache:
-        """A cache on its own client; redis-py connects on first use, not here."""
-        client = redis.Redis.from_url(
+        """A cache on its own client (one server or a cluster); it connects on first use."""
+        client = RedisConnection.from_url(
             url,
             socket_connect_timeout=2,
             socket_timeout=5,
@@ -86,13 +85,15 @@ class RedisHashCache(HashCache):
     def claim(self, owners: Mapping[EventFingerprint, Holder]) -> Claims:
         if not owners:
             return Claims()
+
         # No transaction: each SET is atomic on its own, and one round trip is what matters.
         # The key is the fingerprint itself (no hash tag), so Redis Cluster spreads the claims
         # over its slots by fingerprint; redis-py's cluster pipeline splits the batch per node.
-        pipe = self._client.pipeline(transaction=False)
-        for fp, holder in owners.items():
-            pipe.set(self._key(fp), encode_holder(holder), nx=True, get=True, ex=self._ttl)
-        replies = self._outage.call(lambda: execute(pipe, wrong_type_ok=True))
+        def claims(pipe: RedisPipeline) -> None:
+            for fp, holder in owners.items():
+                pipe.set(self._key(fp), encode_holder(holder), nx=True, get=True, ex=self._ttl)
+
+        replies = self._outage.call(lambda: pipelined(self._redis, claims, wrong_type_ok=True))
         # SET NX GET answers nil when it set the key (ours now), else the value it kept.
         held: dict[EventFingerprint, Holder] = {}
         stored: list[EventFingerprint] = []
@@ -117,23 +118,27 @@ class RedisHashCache(HashCache):
     def point(self, repoints: Mapping[EventFingerprint, Repoint]) -> None:
         if not repoints:
             return
-        pipe = self._client.pipeline(transaction=False)
-        for fp, repoint in repoints.items():
-            self._point.queue(
-                pipe,
-                self._key(fp),
-                replaces=repoint.replaces.event_id.hex,
-                value=encode_holder(repoint.holder, stored=True),
-                ttl_seconds=self._ttl,
-            )
-        self._outage.call(lambda: execute(pipe, wrong_type_ok=True))
+
+        def points(pipe: RedisPipeline) -> None:
+            for fp, repoint in repoints.items():
+                self._point.queue(
+                    pipe,
+                    self._key(fp),
+                    replaces=repoint.replaces.event_id.hex,
+                    value=encode_holder(repoint.holder, stored=True),
+                    ttl_seconds=self._ttl,
+                )
+
+        self._outage.call(
+            lambda: pipelined(self._redis, points, scripts=[self._point.script], wrong_type_ok=True)
+        )
 
     def ping(self) -> None:
         """Raise BackendUnavailableError unless Redis answers."""
-        ping(self._client)
+        ping(self._redis)
 
     def close(self) -> None:
-        self._client.close()
+        self._redis.close()
 
     def _key(self, fp: EventFingerprint) -> str:
         return f"{self._prefix}{fp.hex}"

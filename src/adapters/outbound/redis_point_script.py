@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import redis
+from dedup.adapters.outbound.redis_calls import RedisPipeline, queue_script
+from dedup.adapters.outbound.redis_client import RedisConnection
+from redis.commands.core import Script
 
 # KEYS[1] the claim; ARGV[1] the event id (32 hex) the caller believes the claim names,
 # ARGV[2] the new value (the stored holder, marked), ARGV[3] the ttl in seconds.
@@ -26,14 +26,18 @@ return 1
 
 
 class PointScript:
-    """The script, registered on one client; queued on a pipeline, one call per claim."""
+    """The script, registered on the connection's client; queued on a pipeline, one per claim."""
 
-    def __init__(self, client: redis.Redis[Any]) -> None:
-        self._point = client.register_script(_POINT)
+    def __init__(self, connection: RedisConnection) -> None:
+        self._connection = connection
+
+    @property
+    def script(self) -> Script:
+        return self._connection.script(_POINT)
 
     def queue(
         self,
-        pipe: redis.client.Pipeline[Any],
+        pipe: RedisPipeline,
         key: str,
         *,
         replaces: str,
@@ -41,4 +45,4 @@ class PointScript:
         ttl_seconds: int,
     ) -> None:
         """Queue the compare-and-set of `key` to `value` if it names `replaces` (32 hex)."""
-        self._point([key], [replaces, value, ttl_seconds], pipe)
+        queue_script(pipe, self.script, [key], [replaces, value, ttl_seconds])

@@ -1,4 +1,4 @@
-"""The StoredFilter on Redis: one blocked Bloom filter per generation, a string per filter.
+"""The StoredFilter on Redis: one blocked Bloom filter per generation, split on a cluster.
 
 The layout and rotation are in bloom.py, the scripts in redis_filter_scripts.py, and the
 argument that a refilled filter misses nothing stored in docs/stored-filter.md.
@@ -15,10 +15,11 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-import redis
 from dedup.adapters.outbound.bloom import BloomLayout, FilterState, Generations
-from dedup.adapters.outbound.redis_calls import execute
+from dedup.adapters.outbound.redis_calls import RedisPipeline, pipelined
+from dedup.adapters.outbound.redis_client import CLUSTER_SCHEMES, RedisClient, RedisConnection
 from dedup.adapters.outbound.redis_filter_keys import FilterKeys, GenerationGap
 from dedup.adapters.outbound.redis_filter_scripts import FilterScripts
 from dedup.adapters.outbound.redis_outage import RedisOutage
@@ -30,6 +31,9 @@ from dedup.domain.fingerprint import EventFingerprint
 log = logging.getLogger(__name__)
 
 _HELD = ord("1")  # the probe's flag for a fingerprint whose bits are all set
+# Keys per generation on a Redis Cluster: enough that the masters share the filter evenly,
+# few enough that a batch's probe stays a few dozen script calls, one round trip per node.
+CLUSTER_SHARDS = 64
 
 
 def utc_now() -> datetime:
@@ -37,11 +41,11 @@ def utc_now() -> datetime:
 
 
 class RedisStoredFilter(StoredFilter, FilterRefill):
-    """Filters at `{prefix}stored:{<window>s:<generation>}` (one hash slot with their helpers)."""
+    """Filters at `{prefix}stored:{<window>s:<generation>}`, in `shards` keys on a cluster."""
 
     def __init__(
         self,
-        client: redis.Redis[Any],
+        client: RedisClient | RedisConnection,
         *,
         window: timedelta,
         size_bytes: int,
@@ -49,17 +53,19 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
         clock: Callable[[], datetime] = utc_now,
         refill_lock_seconds: int = 3600,
         outage: RedisOutage | None = None,
+        shards: int = 1,
     ) -> None:
-        self._client = client
+        self._redis = client if isinstance(client, RedisConnection) else RedisConnection.of(client)
         self._generations = Generations(window)
-        self._keys = FilterKeys(prefix, self._generations)
-        self._layout = BloomLayout.of_bytes(size_bytes)
+        self._keys = FilterKeys(prefix, self._generations, shards)
+        self._layout = BloomLayout.of_bytes(size_bytes // shards)
         self._clock = clock
         self._lock_seconds = refill_lock_seconds
-        self._scripts = FilterScripts(client)
+        self._scripts = FilterScripts(self._redis)
         self._outage = outage or RedisOutage()
         self._lock = threading.Lock()  # the batch path and the refiller share `_lost`
         self._lost: set[int] = set()  # generations whose additions may have failed
+        self._began: dict[int, set[int]] = {}  # the shards this refiller began, by generation
 
     @classmethod
     def from_url(
@@ -71,25 +77,43 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
         prefix: str = "dedup:",
         outage: RedisOutage | None = None,
     ) -> RedisStoredFilter:
-        client = redis.Redis.from_url(
+        """One string per generation on one server; CLUSTER_SHARDS strings on a cluster."""
+        shards = CLUSTER_SHARDS if urlsplit(url).scheme in CLUSTER_SCHEMES else 1
+        connection = RedisConnection.from_url(
             url, socket_connect_timeout=2, socket_timeout=30, health_check_interval=30
         )
-        return cls(client, window=window, size_bytes=size_bytes, prefix=prefix, outage=outage)
+        return cls(
+            connection,
+            window=window,
+            size_bytes=size_bytes,
+            prefix=prefix,
+            outage=outage,
+            shards=shards,
+        )
 
     def unseen(self, fingerprints: Collection[EventFingerprint]) -> set[EventFingerprint]:
         if not fingerprints:
             return set()
-        fps = list(fingerprints)
-        keys = self._keys.of(self._generations.of(self._clock()))
+        shards = self._keys.of(self._generations.of(self._clock()))
+        by_shard = self._by_shard(fingerprints)
 
-        def probe() -> tuple[int, bytes]:
+        def probe() -> list[tuple[int, bytes]]:
             self._forget_lost()
-            return self._scripts.probe(keys, self._layout.packed(fps))
+            if len(shards) == 1:  # one server: one script call, no pipeline
+                return [self._scripts.probe(shards[0], self._layout.packed(by_shard[0]))]
 
-        state, held = self._outage.call(probe)
-        if state != FilterState.COMPLETE:
-            return set()
-        return {fp for fp, flag in zip(fps, held, strict=True) if flag != _HELD}
+            def probes(pipe: RedisPipeline) -> None:
+                for shard, fps in by_shard.items():
+                    self._scripts.queue_probe(pipe, shards[shard], self._layout.packed(fps))
+
+            replies = self._pipelined(probes)
+            return [(int(state), bytes(held)) for state, held in replies]
+
+        unseen: set[EventFingerprint] = set()
+        for fps, (state, held) in zip(by_shard.values(), self._outage.call(probe), strict=True):
+            if state == FilterState.COMPLETE:  # another shard's state says nothing of these
+                unseen.update(fp for fp, flag in zip(fps, held, strict=True) if flag != _HELD)
+        return unseen
 
     def add(self, events: Sequence[Event]) -> None:
         by_generation: dict[int, list[EventFingerprint]] = {}
@@ -99,13 +123,16 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
         if not by_generation:
             return
 
+        def additions(pipe: RedisPipeline) -> None:
+            for generation, fps in sorted(by_generation.items()):
+                shards, expire_at = self._keys.of(generation), self._keys.expiry(generation)
+                for shard, shard_fps in self._by_shard(fps).items():
+                    packed = self._layout.packed(shard_fps)
+                    self._scripts.add(pipe, shards[shard], packed, expire_at)
+
         def add() -> None:
             self._forget_lost()
-            pipe = self._client.pipeline(transaction=False)
-            for generation, fps in sorted(by_generation.items()):
-                keys, packed = self._keys.of(generation), self._layout.packed(fps)
-                self._scripts.add(pipe, keys, packed, self._keys.expiry(generation))
-            execute(pipe)
+            self._pipelined(additions)
 
         try:
             self._outage.call(add)
@@ -118,37 +145,70 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
         self._forget_lost()
         current = self._generations.of(self._clock())
         generations = (current, current + 1)
-        pipe = self._client.pipeline(transaction=False)
-        for generation in generations:
-            self._scripts.state_of(pipe, self._keys.of(generation))
-        states = execute(pipe)
+
+        def states(pipe: RedisPipeline) -> None:
+            for generation in generations:
+                for keys in self._keys.of(generation):
+                    self._scripts.state_of(pipe, keys)
+
+        replies = iter(self._pipelined(states))
         return [
             self._keys.gap(generation)
-            for generation, state in zip(generations, states, strict=True)
-            if state != FilterState.COMPLETE
+            for generation in generations
+            # every reply is read: a generation is a gap when any of its shards is
+            if not all([next(replies) == FilterState.COMPLETE for _ in range(self._keys.shards)])
         ]
 
     def begin(self, gap: FilterGap) -> bool:
         generation = _generation_of(gap)
-        state = self._scripts.begin(
-            self._keys.of(generation),
-            lock_seconds=self._lock_seconds,
-            expire_at=self._keys.expiry(generation),
-        )
-        return state == FilterState.REFILLING
+        shards, expire_at = self._keys.of(generation), self._keys.expiry(generation)
+
+        def begins(pipe: RedisPipeline) -> None:
+            for keys in shards:
+                self._scripts.begin(
+                    pipe, keys, lock_seconds=self._lock_seconds, expire_at=expire_at
+                )
+
+        states = self._pipelined(begins)
+        # Only the shards this call began are this refill's to finish: another refiller's
+        # (locked) or a complete one are left alone.
+        began = [shard for shard, state in enumerate(states) if state == FilterState.REFILLING]
+        with self._lock:
+            self._began.setdefault(generation, set()).update(began)
+        return bool(began)
 
     def finish(self, gap: FilterGap, fingerprints: Iterable[EventFingerprint]) -> bool:
         generation = _generation_of(gap)
-        keys = self._keys.of(generation)
-        bitmap = self._layout.bitmap(fingerprints)
-        try:
-            self._client.set(keys.refill, bytes(bitmap), ex=self._lock_seconds)
-        except redis.RedisError as exc:
-            raise BackendUnavailableError("redis", str(exc)) from exc
-        return self._scripts.finish(keys, expire_at=self._keys.expiry(generation))
+        with self._lock:
+            began = sorted(self._began.pop(generation, ()))
+        if not began:
+            return False
+        shards, expire_at = self._keys.of(generation), self._keys.expiry(generation)
+        by_shard = self._by_shard(fingerprints)
+
+        def finishes(pipe: RedisPipeline) -> None:
+            for shard in began:
+                bitmap = bytes(self._layout.bitmap(by_shard.get(shard, [])))
+                self._scripts.finish(
+                    pipe, shards[shard], bitmap, ttl=self._lock_seconds, expire_at=expire_at
+                )
+
+        replies = self._pipelined(finishes)
+        return all(bool(done) for done in replies[1::2])  # each shard: upload, then finish
 
     def close(self) -> None:
-        self._client.close()
+        self._redis.close()
+
+    def _by_shard(self, fps: Iterable[EventFingerprint]) -> dict[int, list[EventFingerprint]]:
+        if self._keys.shards == 1:
+            return {0: list(fps)}
+        by_shard: dict[int, list[EventFingerprint]] = {}
+        for fp in fps:
+            by_shard.setdefault(self._keys.shard_of(fp), []).append(fp)
+        return by_shard
+
+    def _pipelined(self, fill: Callable[[RedisPipeline], None]) -> list[Any]:
+        return pipelined(self._redis, fill, scripts=self._scripts.all())
 
     def _forget_lost(self) -> None:
         """Set the generations whose additions failed back to INCOMPLETE, once Redis answers."""
@@ -156,16 +216,19 @@ class RedisStoredFilter(StoredFilter, FilterRefill):
             lost = sorted(self._lost)
         if not lost:
             return
-        pipe = self._client.pipeline(transaction=False)
-        for generation in lost:
-            self._scripts.reset(pipe, self._keys.of(generation))
-        execute(pipe)
+
+        def resets(pipe: RedisPipeline) -> None:
+            for generation in lost:
+                for keys in self._keys.of(generation):
+                    self._scripts.reset(pipe, keys)
+
+        self._pipelined(resets)
         with self._lock:
             self._lost.difference_update(lost)
         log.warning(
             "stored filter: additions were lost while redis failed; %s rule nothing out"
             " until refilled",
-            ", ".join(self._keys.of(generation).filter for generation in lost),
+            ", ".join(self._keys.name(generation) for generation in lost),
         )
 
 
