@@ -24,6 +24,7 @@ def redis_cluster() -> Iterator[RedisClusterServers]:
     finally:
         servers.stop()
 
+
 # Hypothesis times its own example generation and each example; on a shared 2-core machine
 # under load those clocks measure the neighbours, not the code, so neither may fail a test.
 settings.register_profile("dedup", deadline=None, suppress_health_check=[HealthCheck.too_slow])

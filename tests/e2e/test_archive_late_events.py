@@ -24,8 +24,9 @@ from dedup.infrastructure.celery_app import create_celery_app
 
 from tests.accounting import Accounting, Ledger, assert_accounting_invariant
 from tests.builders import a_copy_of, an_event
-from tests.e2e.conftest import BROKER, Stack, StackFactory
+from tests.e2e.conftest import Stack, StackFactory
 from tests.e2e.processes import wait_until
+from tests.servers import BROKER_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +38,7 @@ class LateEvents:
 
     def __init__(self, stack: Stack) -> None:
         app = create_celery_app(
-            BROKER,
+            BROKER_URL,
             queue_name=stack.queue,
             dead_letter_queue=f"{stack.queue}.dead",
             dead_letter_exchange=f"{stack.queue}.dlx",

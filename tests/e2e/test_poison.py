@@ -21,9 +21,10 @@ from kombu import Connection
 
 from tests.accounting import assert_accounting_invariant
 from tests.builders import an_event
-from tests.e2e.conftest import BROKER, StackFactory
+from tests.e2e.conftest import StackFactory
 from tests.e2e.load import Load
 from tests.scrape import value
+from tests.servers import BROKER_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,7 @@ TASK = "events.deduplicate"
 def dead_letters(queue: str) -> list[object]:
     """Take every dead letter off the stack's dead-letter queue: each one's argument."""
     taken = []
-    with Connection(BROKER) as connection:
+    with Connection(BROKER_URL) as connection:
         channel = connection.channel()
         while (message := channel.basic_get(f"{queue}.dead", no_ack=True)) is not None:
             args, _kwargs, _embed = json.loads(message.body)
@@ -48,7 +49,7 @@ def test_only_the_poison_is_dead_lettered_and_every_good_event_is_stored_once(
     metrics_port = free_port()
     stack = make_stack(workers=1, concurrency=16, metrics_port=str(metrics_port))
     app = create_celery_app(
-        BROKER,
+        BROKER_URL,
         queue_name=stack.queue,
         dead_letter_queue=f"{stack.queue}.dead",
         dead_letter_exchange=f"{stack.queue}.dlx",
