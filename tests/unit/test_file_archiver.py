@@ -74,7 +74,7 @@ def test_lines_are_shaped_like_json_each_row(tmp_path: Path) -> None:
     assert native["timestamp"] is None  # unknown
 
 
-def _without_standard_fields(file: Path) -> None:
+def as_written_before_the_standard_fields(file: Path) -> None:
     """Rewrite an events file as dedup wrote it before the standard fields, sha256 included."""
     with gzip.open(file, "rt", encoding="utf-8") as lines:
         rows = [json.loads(line) for line in lines]
@@ -95,7 +95,7 @@ def test_a_file_written_before_the_standard_fields_reads_them_from_each_payload(
     events = [an_event(page, received_at=datetime(2026, 11, 20, 3, tzinfo=UTC))]
     events += events_of_the_day(2)
     manifest = archiver.write(EVENTS, events)
-    _without_standard_fields(manifest.file)
+    as_written_before_the_standard_fields(manifest.file)
 
     read = list(archiver.read(archiver.verify(manifest.file).file))
 
