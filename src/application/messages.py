@@ -19,7 +19,7 @@ from uuid import UUID
 
 from dedup.domain.event import Event, EventId
 from dedup.domain.fingerprint import DIGEST_SIZE, EventFingerprint
-from dedup.domain.standard_fields import StandardFields
+from dedup.domain.standard_fields import UNKNOWN, StandardFields
 
 LEGACY_FIELDS = ("event_id", "fingerprint", "content", "received_at", "source", "payload")
 FIELDS = (*LEGACY_FIELDS, "type", "event", "user_id", "anonymous_id", "timestamp")
@@ -78,6 +78,8 @@ def _event_from_row(row: object, *, index: int) -> Event:
 
 def _standard(fields: list[str], *, index: int) -> StandardFields:
     kind, event, user_id, anonymous_id, timestamp = fields
+    if not (kind or event or user_id or anonymous_id or timestamp):
+        return UNKNOWN  # a native event, most often: one shared value, nothing to build
     return StandardFields(
         type=kind,
         event=event,

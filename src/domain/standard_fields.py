@@ -14,6 +14,7 @@ _NAMED = frozenset({"page", "screen"})
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2106, 2, 7, 6, 28, 15, tzinfo=UTC)
 _EXACT_FLOAT = 2**53
+_READ = frozenset({"type", "event", "name", "userId", "anonymousId", "timestamp"})
 
 
 def field_text(value: object) -> str:
@@ -56,6 +57,8 @@ class StandardFields:
     @classmethod
     def of(cls, payload: Mapping[str, object]) -> StandardFields:
         """The fields of a payload; never refuses one: what is missing or malformed is unknown."""
+        if payload.keys().isdisjoint(_READ):  # a native event, most often: nothing to convert
+            return UNKNOWN
         get = payload.get
         kind = field_text(get("type"))
         name = field_text(get("name")) if kind in _NAMED else ""
@@ -75,3 +78,6 @@ class StandardFields:
         except ValueError:
             return cls()
         return cls.of(value) if isinstance(value, dict) else cls()
+
+
+UNKNOWN = StandardFields()
