@@ -39,6 +39,15 @@ def _tables(executor: Executor, database: str) -> set[str]:
     return {row[0] for row in rows}
 
 
+def _runner_over_copies(
+    files: list[Path], executor: Executor, database: str, folder: Path
+) -> MigrationRunner:
+    """A runner over copies of the files, in a folder the test may change."""
+    for path in files:
+        shutil.copy(path, folder / path.name)
+    return MigrationRunner(executor, folder, database)
+
+
 # --- the files and their rendering (no database needed) ---------------------------------------
 
 
@@ -148,9 +157,7 @@ def test_a_changed_applied_file_stops_the_runner(
     engine: tuple[Executor, str], tmp_path: Path
 ) -> None:
     executor, database = engine
-    for path in FILES:
-        shutil.copy(path, tmp_path / path.name)
-    runner = MigrationRunner(executor, tmp_path, database)
+    runner = _runner_over_copies(FILES, executor, database, tmp_path)
     runner.up()
     changed = tmp_path / FILES[0].name
     changed.write_text(changed.read_text() + "\n-- edited after release\n")
@@ -189,10 +196,8 @@ def test_rows_written_before_the_standard_columns_read_them_as_unknown(
     engine: tuple[Executor, str], tmp_path: Path
 ) -> None:
     executor, database = engine
-    for path in FILES:
-        if path != STANDARD_COLUMNS:
-            shutil.copy(path, tmp_path / path.name)
-    runner = MigrationRunner(executor, tmp_path, database)
+    before = [path for path in FILES if path != STANDARD_COLUMNS]
+    runner = _runner_over_copies(before, executor, database, tmp_path)
     runner.up()
     now = datetime.now(UTC).replace(microsecond=0)
     old = an_event(received_at=now, payload=SIGNED_UP)
