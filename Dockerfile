@@ -16,4 +16,4 @@ RUN apt-get update && apt-get install -y --no-install-recommends redis-server ch
 RUN pip install --no-cache-dir '.[dev]'
 COPY tests ./tests
 COPY bench ./bench
-CMD ["pytest", "-q", "-m", "not local_servers", "tests/integration", "tests/e2e"]
+CMD ["pytest", "-q", "-m", "not local_servers and not cluster", "tests/integration", "tests/e2e"]

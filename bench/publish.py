@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
-import shutil
 import statistics
 import sys
 import time
@@ -40,7 +38,7 @@ import aio_pika
 import psutil
 from attrs import frozen
 from celery import Celery
-from dedup.adapters.outbound.celery_queue import CeleryQueue, aiormq_url
+from dedup.adapters.outbound.celery_queue import CeleryQueue, aiormq_urls
 from dedup.adapters.outbound.celery_task_message import CeleryTaskMessages, TaskMessage
 from dedup.adapters.outbound.confirmed_channel import ConfirmedChannel
 from dedup.adapters.outbound.dead_letters import dead_letter_queue_of, events_queue_of
@@ -48,6 +46,9 @@ from dedup.domain.event import Event
 from dedup.infrastructure.celery_app import create_celery_app
 from dedup.infrastructure.ids import new_event_id
 from kombu import Queue as KombuQueue
+
+from bench.measure import service_pids
+from bench.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("aiormq", "aio-pika", "queue")
@@ -82,7 +83,7 @@ class BrokerCpu:
     """CPU seconds RabbitMQ's beam.smp processes used so far (0 when they cannot be read)."""
 
     def __init__(self) -> None:
-        self._processes = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "beam.smp"]
+        self._processes = [psutil.Process(pid) for pid in service_pids()["rabbitmq"]]
 
     def seconds(self) -> float:
         total = 0.0
@@ -149,7 +150,7 @@ def publishers(
 async def aiormq_round(app: Celery, pool: list[TaskMessage], args: argparse.Namespace) -> Round:
     events = events_queue_of(app)
     channel = ConfirmedChannel(
-        aiormq_url(app), declare=(events, dead_letter_queue_of(events)), timeout=10.0
+        aiormq_urls(app), declare=(events, dead_letter_queue_of(events)), timeout=10.0
     )
 
     async def publish(message: TaskMessage) -> None:
@@ -170,7 +171,7 @@ async def aiormq_round(app: Celery, pool: list[TaskMessage], args: argparse.Name
 
 async def aio_pika_round(app: Celery, pool: list[TaskMessage], args: argparse.Namespace) -> Round:
     events = events_queue_of(app)
-    connection = await aio_pika.connect_robust(str(aiormq_url(app)), timeout=10.0)
+    connection = await aio_pika.connect_robust(str(aiormq_urls(app)[0]), timeout=10.0)
     try:
         channel = await connection.channel(publisher_confirms=True)
         # Declared through the robust channel, so a reconnect declares them again.
@@ -324,16 +325,6 @@ def print_table(document: dict[str, Any]) -> None:
         rate = other["median"]["messages_per_s"] / base["median"]["messages_per_s"]
         cpu = other["median"]["cpu_us_per_message"] / base["median"]["cpu_us_per_message"]
         print(f"\naio-pika / aiormq: {rate:.2f}x the rate, {cpu:.2f}x the CPU per message")
-    print(f"\nreport: {document['path']}")
-
-
-def write_report(document: dict[str, Any], directory: Path, stamp: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"publish-{stamp}.json"
-    document["path"] = str(path)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    shutil.copyfile(path, directory / "publish-latest.json")
-    return path
 
 
 def parser() -> argparse.ArgumentParser:
@@ -390,8 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "variants": summary(rounds, args.variants),
     }
-    write_report(document, args.results_dir, stamp)
+    path = write_json(document, args.results_dir, stamp, latest=True, prefix="publish-")
     print_table(document)
+    print(f"\nreport: {path}")
     return 0
 
 

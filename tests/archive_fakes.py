@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from attrs import Factory, define
-from dedup.application.ports import Archiver, Lock, PartitionStore, Progress, RestoreTarget
+from dedup.application.ports import (
+    Archiver,
+    LateJournal,
+    Lock,
+    PartitionStore,
+    Progress,
+    RestoreTarget,
+)
 from dedup.domain.archive import (
     ArchivedTable,
     ArchiveError,
@@ -32,8 +39,12 @@ def _partition_of(table: ArchivedTable, record: Record) -> Partition:
 
 
 @define
-class FakePartitionStore(PartitionStore, RestoreTarget):
-    """Tables as lists; events added here also land in fingerprints, as the view does."""
+class FakePartitionStore(PartitionStore, RestoreTarget, LateJournal):
+    """Tables as lists; events added here also land in fingerprints, as the view does.
+
+    `store_late` is a worker storing a row of a closed day: journal, then table; `before_drop`
+    runs just before a drop, where a late insert races the archive run.
+    """
 
     tables: dict[ArchivedTable, list[Record]] = Factory(
         lambda: {table: [] for table in ArchivedTable}
@@ -41,6 +52,29 @@ class FakePartitionStore(PartitionStore, RestoreTarget):
     dropped: list[Partition] = Factory(list)
     fail_next_drop: bool = False
     down: bool = False
+    journal: list[tuple[Record, datetime]] = Factory(list)
+    before_drop: list[Callable[[], None]] = Factory(list)
+
+    def store_late(self, record: Record, *, written_at: datetime) -> None:
+        self.journal.append((record, written_at))
+        self.add(record)
+
+    def unstored_late(self, table: ArchivedTable, *, before: datetime) -> list[Record]:
+        self._check()
+        held = {r.event_id for r in self.tables[table]}
+        found: dict[object, Record] = {}
+        for record, _ in self.journal:
+            of_table = isinstance(record, Event) == (table is ArchivedTable.EVENTS)
+            if of_table and record.received_at < before and record.event_id not in held:
+                found.setdefault(record.event_id, record)
+        return list(found.values())
+
+    def put_back(self, records: Sequence[Record]) -> int:
+        return self.restore(records)
+
+    def forget_late(self, *, written_before: datetime) -> None:
+        self._check()
+        self.journal = [(r, at) for r, at in self.journal if at >= written_before]
 
     def add(self, *records: Record) -> None:
         for record in records:
@@ -67,6 +101,8 @@ class FakePartitionStore(PartitionStore, RestoreTarget):
 
     def drop(self, partition: Partition) -> None:
         self._check()
+        while self.before_drop:
+            self.before_drop.pop(0)()
         if self.fail_next_drop:
             self.fail_next_drop = False
             raise BackendUnavailableError("clickhouse", "injected failure before the drop")
@@ -102,11 +138,14 @@ class FakeArchiver(Archiver):
     """Files as manifests and row lists by path; `corrupt()` spoils one as a disk would."""
 
     files: dict[Path, tuple[ArchiveManifest, list[Record]]] = Factory(dict)
+    aside: dict[Path, tuple[ArchiveManifest, list[Record]]] = Factory(dict)
     spoiled: set[Path] = Factory(set)
 
     def write(self, partition: Partition, records: Iterable[Record]) -> ArchiveManifest:
         rows = list(records)
-        attempt = len(self.archived(partition))
+        attempt = len(self.archived(partition)) + sum(
+            1 for m, _ in self.aside.values() if m.partition == partition
+        )
         suffix = f".{attempt}" if attempt else ""
         path = Path(f"{partition.table.value}-{partition.start.isoformat()}{suffix}.jsonl.gz")
         tally = Tally.of(rows)
@@ -136,6 +175,10 @@ class FakeArchiver(Archiver):
 
     def read(self, file: Path) -> Iterator[Record]:
         return iter(self.files[file][1])
+
+    def set_aside(self, file: Path) -> None:
+        if file in self.files:
+            self.aside[file] = self.files.pop(file)
 
     def archived(self, partition: Partition) -> list[ArchiveManifest]:
         return [m for m, _rows in self.files.values() if m.partition == partition]

@@ -219,6 +219,10 @@ class Archiver(Protocol):
         """Manifests of the files written for this partition (read, not yet verified)."""
         ...
 
+    def set_aside(self, file: Path) -> None:
+        """Stop counting a file as an archive: its rows are held elsewhere. No error if gone."""
+        ...
+
 
 class PartitionStore(Protocol):
     """The partition side of the database: list, tally, read (folded, FINAL) and drop."""
@@ -237,6 +241,22 @@ class PartitionStore(Protocol):
 
     def drop(self, partition: Partition) -> None:
         """Drop the partition; dropping one that is gone already is no error."""
+        ...
+
+
+class LateJournal(Protocol):
+    """Rows written for closed days, journaled before they were stored (written_late)."""
+
+    def unstored_late(self, table: ArchivedTable, *, before: datetime) -> list[Record]:
+        """Each row journaled for a moment before `before` that the table does not hold now."""
+        ...
+
+    def put_back(self, records: Sequence[Record]) -> int:
+        """Store the records whose event_id is not stored yet; return how many were stored."""
+        ...
+
+    def forget_late(self, *, written_before: datetime) -> None:
+        """Forget rows journaled before the moment (by whole days: later ones may stay)."""
         ...
 
 

@@ -33,6 +33,20 @@ def midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
+# How far a worker's clock may trail an archive run's, and how long one store attempt may take
+# from its journal write to its insert: the slack in the late-row rules below.
+LATE_MARGIN = timedelta(hours=1)
+
+
+def written_late(received_at: datetime, *, now: datetime) -> bool:
+    """True when a row for this moment may land in a day an archive run is working on.
+
+    A run archives closed UTC days only; a row of a day that closed (or closes within the
+    margin) is journaled before it is stored, so a drop it races cannot lose it.
+    """
+    return received_at < midnight((now + LATE_MARGIN).astimezone(UTC).date())
+
+
 @frozen
 class Partition:
     """One partition of a table: the rows whose received_at falls in [start, start + days)."""
@@ -116,6 +130,7 @@ class ArchiveAction(enum.Enum):
     DROP_ARCHIVED = "drop (already in a verified file)"
     DROP = "drop"
     KEEP_CHANGED = "keep (rows changed while exporting; retried next run)"
+    PUT_BACK_LATE = "put back late rows a drop raced (archived by the next run)"
 
 
 @frozen

@@ -130,8 +130,10 @@ def restore(
 
 
 def _summary(report: RetentionReport, *, settings: Settings, dry_run: bool) -> str:
-    moved = [s for s in report.archived if s.action is not ArchiveAction.KEEP_CHANGED]
-    kept = len(report.archived) - len(moved)
+    aside = {ArchiveAction.KEEP_CHANGED, ArchiveAction.PUT_BACK_LATE}
+    moved = [s for s in report.archived if s.action not in aside]
+    kept = sum(1 for s in report.archived if s.action is ArchiveAction.KEEP_CHANGED)
+    put_back = [s for s in report.archived if s.action is ArchiveAction.PUT_BACK_LATE]
     verb = "would archive" if dry_run else "archived"
     lines = [
         f"{verb} {len(moved)} partitions ({sum(s.rows for s in moved)} rows) to {settings.backups}",
@@ -140,4 +142,9 @@ def _summary(report: RetentionReport, *, settings: Settings, dry_run: bool) -> s
     ]
     if kept:
         lines.append(f"kept {kept} partitions whose rows changed meanwhile; the next run retries")
+    if put_back:
+        lines.append(
+            f"put back {sum(s.rows for s in put_back)} late rows a drop raced, in"
+            f" {len(put_back)} partitions; the next run archives them"
+        )
     return "\n".join(lines)

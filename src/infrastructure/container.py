@@ -19,8 +19,8 @@ from dedup.adapters.outbound.clickhouse import (
     MigrationRunner,
     database_from_url,
     executor_from_url,
-    query_executor_from_url,
 )
+from dedup.adapters.outbound.clickhouse.late_journal import ClickHouseLateJournal
 from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
 from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
 from dedup.adapters.outbound.file_archiver import FileArchiver
@@ -98,7 +98,8 @@ class Container(containers.DeclarativeContainer):
     )
     # Its own connection: a slow query never holds up the writer or a readiness probe.
     query_executor = providers.Resource(
-        closing, providers.Callable(query_executor_from_url, clickhouse_url)
+        closing,
+        providers.Callable(executor_from_url, clickhouse_url, database=clickhouse_database),
     )
     store_query = providers.Singleton(ClickHouseStoreQuery, executor=query_executor)
     run_query = providers.Factory(RunQuery, store=store_query)
@@ -189,6 +190,9 @@ class Container(containers.DeclarativeContainer):
     partition_store = providers.Singleton(
         ClickHousePartitionStore, executor=clickhouse_executor, database=clickhouse_database
     )
+    late_journal = providers.Singleton(
+        ClickHouseLateJournal, executor=clickhouse_executor, database=clickhouse_database
+    )
     archiver = providers.Singleton(FileArchiver, settings.provided.backups)
     archive_lock = providers.Factory(
         FileLock, providers.Callable(lambda s: s.data_dir / "archive.lock", settings)
@@ -198,9 +202,11 @@ class Container(containers.DeclarativeContainer):
         ArchiveEvents,
         store=partition_store,
         archiver=archiver,
+        late=late_journal,
         clock=providers.Object(utc_now),
         retention=settings.provided.retention,
         progress=progress,
+        drop_delay=settings.provided.archive_drop_delay,
     )
     purge_fingerprints = providers.Factory(
         PurgeFingerprints,

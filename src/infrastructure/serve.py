@@ -19,7 +19,8 @@ def anonymous_refusal(settings: Settings, host: str) -> str | None:
     return (
         f"dedup serve: refusing to serve {host} without write keys: anyone who reaches it could"
         " write events. Set DEDUP_API_KEYS=name=key[,name2=key2] (clients send it as"
-        " X-API-Key or Authorization: Bearer), or DEDUP_ALLOW_ANONYMOUS=true to serve without keys."
+        " X-API-Key or Authorization: Bearer; Segment's SDKs as their write key), or"
+        " DEDUP_ALLOW_ANONYMOUS=true to serve without keys."
     )
 
 
@@ -43,7 +44,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
         prepare_metrics_dir(metrics_dir_of(settings.data_dir, f"serve-{port}"))
     address = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     print(
-        f"dedup serve: events to {address}/service-event/,"
+        f"dedup serve: events to {address}/service-event/ (Segment's SDKs: {address}/v1),"
         f' the live page at {address}/, and `dedup query "SELECT ..."` to read the store',
         flush=True,
     )

@@ -30,6 +30,11 @@ def duration(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
+def duration_or_zero(text: str) -> timedelta:
+    """A duration as `duration` reads it, or `0` for none."""
+    return timedelta(0) if text.strip() == "0" else duration(text)
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -71,6 +76,30 @@ def key_pairs(text: str) -> dict[str, str]:
     return pairs
 
 
+def origins(text: str) -> tuple[str, ...]:
+    """`https://app.example.com,http://localhost:3000`, or `*` for any origin."""
+    found: list[str] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "*":
+            found.append(part)
+            continue
+        parts = urlsplit(part)
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.path not in {"", "/"}
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+        ):
+            raise ValueError(
+                f"expected origins like https://app.example.com (scheme, host, optional port,"
+                f" no path) separated by commas, or *, got {part!r}"
+            )
+        found.append(f"{parts.scheme}://{parts.netloc.lower()}")
+    return tuple(found)
+
+
 def url(*schemes: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         scheme = urlsplit(text).scheme
@@ -79,6 +108,45 @@ def url(*schemes: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+def broker_urls(text: str) -> str:
+    """One broker URL, or Celery's failover list of AMQP URLs separated by `;`.
+
+    Each entry of a list is checked on its own (kombu checks only the first), and must be
+    whole: kombu fills a missing port or vhost from the entry before it, the user with guest.
+    An error names the entry by position, never its password.
+    """
+    entries = text.split(";")
+    if len(entries) == 1:
+        return url("amqp", "amqps", "memory")(text)
+    for number, entry in enumerate(entries, start=1):
+        problem = _broker_entry_problem(entry)
+        if problem:
+            raise ValueError(
+                f"entry {number} of the ;-separated failover list {problem}; give each node"
+                " in full, as amqp://user:password@host:5672//"
+            )
+    return text
+
+
+def _broker_entry_problem(entry: str) -> str | None:
+    if entry != entry.strip():
+        return "has spaces"
+    address = urlsplit(entry)
+    if address.scheme not in ("amqp", "amqps"):
+        return f"is not an amqp:// or amqps:// URL (scheme {address.scheme or 'missing'!r})"
+    missing = [
+        part
+        for part, given in (
+            ("host", address.hostname),
+            ("user", address.username),
+            ("port", address.port),
+            ("vhost", address.path),
+        )
+        if not given
+    ]
+    return f"names no {' and no '.join(missing)}" if missing else None
 
 
 def crontab(text: str) -> str:
@@ -120,7 +188,8 @@ class Settings:
     data_dir: Path = _env(Path, Path("var"))
     clickhouse_url: str = _env(url("clickhouse", "chdb"), "")
     redis_url: str = _env(url("redis", "rediss", "memory"), "memory://")
-    broker_url: str = _env(url("amqp", "amqps", "memory"), "memory://")
+    # Several amqp:// URLs separated by `;`: the nodes of a cluster, failed over in turn.
+    broker_url: str = _env(broker_urls, "memory://")
     backup_dir: Path | None = _env(Path, None)
     window: timedelta = _env(duration, timedelta(days=30))
     cache_ttl: timedelta = _env(duration, timedelta(hours=24))
@@ -140,11 +209,16 @@ class Settings:
     max_body_bytes: int = _env(positive_int, 1_048_576)
     max_batch: int = _env(positive_int, 1000)
     api_keys: dict[str, str] = _env(key_pairs, {}, secret=True)
+    # Origins whose pages may post events from a browser (CORS on the ingest paths only).
+    cors_origins: tuple[str, ...] = _env(origins, ())
     # Opens the admin paths (POST /admin/query, GET /) to other machines; never a write key.
     admin_key: str | None = _env(optional_name, None, secret=True)
     # Without keys, anyone who reaches the API writes events: loopback only, unless said so.
     allow_anonymous: bool = _env(boolean, False)
     archive_schedule: str = _env(crontab, "0 0 * * 1")
+    # How long an archive run holds a verified file before it drops the partition: for drills
+    # and tests of late rows racing the drop (docs/operations.md); 0 in production.
+    archive_drop_delay: timedelta = _env(duration_or_zero, timedelta(0))
     queue_type: str = _env(choice("classic", "quorum"), "classic")
     clickhouse_cluster: str | None = _env(optional_name, None)
     log_level: str = _env(choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO")

@@ -26,11 +26,10 @@ from kombu import Connection
 
 from tests.accounting import Ledger
 from tests.e2e.processes import wait_until
+from tests.rabbitmq_cluster import RabbitCluster
 from tests.redis_server import RedisServer
-from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL
+from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL, clickhouse_url
 
-CLICKHOUSE = CLICKHOUSE_URL
-BROKER = BROKER_URL
 WORKER_THREADS = 64
 
 
@@ -81,6 +80,18 @@ def _rabbitmq_counts(queue: str) -> tuple[int, int] | None:
     return None
 
 
+@define(frozen=True)
+class Broker:
+    """The RabbitMQ a stack uses: its URL (a `;` failover list for a cluster) and how to ask
+    it for (ready, unacked) counts of a queue, which only the broker knows."""
+
+    url: str
+    counts: Callable[[str], tuple[int, int] | None]
+
+
+SHARED_BROKER = Broker(BROKER_URL, _rabbitmq_counts)
+
+
 @define
 class Stack:
     """A running API with its workers; the handle the e2e tests drive and inspect."""
@@ -92,6 +103,7 @@ class Stack:
     workdir: Path
     redis: RedisServer
     api: Process
+    broker: Broker = SHARED_BROKER
     workers: list[Process] = field(factory=list)
     _client: httpx.Client = field(factory=lambda: httpx.Client(timeout=10))
 
@@ -136,11 +148,11 @@ class Stack:
 
     def accounting(self) -> Ledger:
         """What is stored now, read exactly (FINAL): pass it to assert_accounting_invariant."""
-        return Ledger.from_clickhouse(self.database, url=CLICKHOUSE)
+        return Ledger.from_clickhouse(self.database, url=CLICKHOUSE_URL)
 
     def depth(self) -> tuple[int, int]:
         """(ready, unacked) messages of the events queue."""
-        return _rabbitmq_counts(self.queue) or (0, 0)
+        return self.broker.counts(self.queue) or (0, 0)
 
     def dead_letters(self) -> int:
         return self._declare_passive(f"{self.queue}.dead")[0]
@@ -164,7 +176,7 @@ class Stack:
         wait_until(drained, timeout=timeout, interval=0.5, what=f"queue {self.queue} to drain")
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        executor = server_executor_from_url(CLICKHOUSE)
+        executor = server_executor_from_url(CLICKHOUSE_URL)
         try:
             return executor.query(Statement.text(sql))
         finally:
@@ -196,7 +208,7 @@ class Stack:
         return "\n".join(f"--- {p.name}\n{p.output()[-5000:]}" for p in [self.api, *self.workers])
 
     def _declare_passive(self, name: str) -> tuple[int, int]:
-        with Connection(BROKER, connect_timeout=5) as connection:
+        with Connection(self.broker.url, connect_timeout=5) as connection:
             channel = connection.channel()
             try:
                 ok = channel.queue_declare(name, passive=True)
@@ -213,15 +225,15 @@ class Stack:
         self.redis.stop()
 
 
-def _drop_everything(database: str, queue: str) -> None:
+def _drop_everything(database: str, queue: str, broker: str) -> None:
     try:
-        executor = server_executor_from_url(CLICKHOUSE)
+        executor = server_executor_from_url(CLICKHOUSE_URL)
         executor.execute(Statement.text(f"DROP DATABASE IF EXISTS {ident(database)}"))
         executor.close()
     except BackendUnavailableError:
         pass  # a fault test left the server down: its own finally brings it back
     try:
-        with Connection(BROKER, connect_timeout=5) as connection:
+        with Connection(broker, connect_timeout=5) as connection:
             channel = connection.channel()
             for name in (queue, f"{queue}.dead"):
                 channel.queue_delete(name)
@@ -237,10 +249,16 @@ StackFactory = Callable[..., Stack]
 
 @pytest.fixture
 def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
-    """Build a stack: `make_stack(workers=1, concurrency=64, **extra_env)`."""
+    """Build a stack: `make_stack(workers=1, concurrency=64, broker=SHARED_BROKER, **extra_env)`."""
     stacks: list[Stack] = []
 
-    def make(*, workers: int = 1, concurrency: int = WORKER_THREADS, **extra: str) -> Stack:
+    def make(
+        *,
+        workers: int = 1,
+        concurrency: int = WORKER_THREADS,
+        broker: Broker = SHARED_BROKER,
+        **extra: str,
+    ) -> Stack:
         tag = f"e2e{uuid.uuid4().hex[:10]}"
         database, queue = f"dedup_{tag}", f"dedup.{tag}.events"
         workdir = tmp_path / tag
@@ -248,9 +266,9 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         redis = RedisServer(port=free_port(), workdir=workdir)
         redis.start()
         env = clean_environment(
-            DEDUP_CLICKHOUSE_URL=f"{CLICKHOUSE}{database}",
+            DEDUP_CLICKHOUSE_URL=clickhouse_url(database),
             DEDUP_REDIS_URL=redis.url,
-            DEDUP_BROKER_URL=BROKER,
+            DEDUP_BROKER_URL=broker.url,
             DEDUP_QUEUE_NAME=queue,
             DEDUP_DATA_DIR=str(workdir / "var"),
             # The stored filter answers a second after start, so every test runs through it.
@@ -268,6 +286,7 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
             workdir=workdir,
             redis=redis,
             api=api,
+            broker=broker,
         )
         stacks.append(stack)
         wait_ready(stack.base_url, api)
@@ -278,8 +297,23 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
     yield make
     for stack in stacks:
         stack.stop()
-        _drop_everything(stack.database, stack.queue)
+        _drop_everything(stack.database, stack.queue, stack.broker.url)
         # The logs stay under tmp_path (pytest keeps the last few runs) for a failure's sake.
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_cluster() -> Iterator[RabbitCluster]:
+    """Three clustered RabbitMQ nodes of our own (5681-5683), started once per test run."""
+    cluster = RabbitCluster().start()
+    print(f"\nrabbitmq cluster of {cluster.size} started in {cluster.started_seconds:.1f}s")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_broker(rabbitmq_cluster: RabbitCluster) -> Broker:
+    """The test cluster as a stack's broker: its failover list, counts from a running node."""
+    return Broker(rabbitmq_cluster.url, rabbitmq_cluster.counts)
 
 
 @pytest.fixture

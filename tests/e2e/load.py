@@ -34,6 +34,7 @@ class Load:
     run: str = field(factory=lambda: uuid.uuid4().hex[:8])
     ok_ids: set[UUID] = field(factory=set)
     answers: Counter[str] = field(factory=Counter)
+    refused_at: list[float] = field(factory=list)  # time.monotonic() of every 503
     copies_sent: int = 0
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
@@ -106,7 +107,9 @@ class Load:
                 if response.status_code == 200:
                     self.ok_ids.add(UUID(response.json()["event_id"]))
                     return
-                if response.status_code != 503:
+                if response.status_code == 503:
+                    self.refused_at.append(time.monotonic())
+                else:
                     raise AssertionError(
                         f"unexpected answer {response.status_code}: {response.text}"
                     )

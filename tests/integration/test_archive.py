@@ -11,6 +11,7 @@ import pytest
 from dedup.adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
 from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
+from dedup.adapters.outbound.clickhouse.late_journal import ClickHouseLateJournal
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, qualified
 from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
 from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
@@ -68,6 +69,7 @@ class Setup:
         return ArchiveEvents(
             store=store or self.store,
             archiver=self.archiver,
+            late=ClickHouseLateJournal(executor=self.store.executor, database=self.store.database),
             clock=lambda: self.now,
             retention=RETENTION,
         )

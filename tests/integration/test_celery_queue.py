@@ -245,6 +245,25 @@ def test_a_channel_the_broker_closed_fails_its_put_and_the_next_put_declares_aga
     assert queue.stats.failures == 1
 
 
+def test_a_message_no_queue_would_take_fails_its_put_instead_of_vanishing(app, queue) -> None:
+    """A broker confirms an unroutable message and drops it, unless it is published mandatory.
+
+    With the events queue deleted under a running API (an operator, a policy), an "ok" for it
+    would be a lie: the put fails (503, the client retries) and the next one declares again.
+    """
+
+    async def main() -> None:
+        await queue.put([an_event()])
+        delete_queue(app, app.conf.task_default_queue)
+        with pytest.raises(BackendUnavailableError):
+            await queue.put([an_event()])
+        await queue.put([an_event()])
+
+    asyncio.run(main())
+
+    assert len(drain(app, app.conf.task_default_queue)) == 1  # the first went with its queue
+
+
 def test_an_endpoint_that_never_answers_fails_put_within_the_timeout() -> None:
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never speaks AMQP
         port = silent.getsockname()[1]
@@ -279,6 +298,13 @@ def delete_exchange(app: Celery, name: str) -> None:
         channel.close()
 
 
+def delete_queue(app: Celery, name: str) -> None:
+    with app.connection_for_write() as connection:
+        channel = connection.channel()
+        channel.queue_delete(name)
+        channel.close()
+
+
 def via(url: str, app: Celery) -> Celery:
     """An app on the same queues and exchanges as `app`, whose broker is at `url`."""
     arguments = app.amqp.queues[app.conf.task_default_queue].queue_arguments
@@ -307,6 +333,11 @@ class BrokerRelay:
 
     async def __aexit__(self, *_: object) -> None:
         self.resume()
+        self._server.close()
+        await self.cut()
+
+    async def go_away(self) -> None:
+        """The node is gone: its port refuses connections and its connections are reset."""
         self._server.close()
         await self.cut()
 

@@ -24,6 +24,7 @@ from dedup.domain.outcome import Duplicate
 
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache
+from tests.integration.test_celery_queue import drain
 from tests.scrape import value
 
 pytestmark = pytest.mark.integration
@@ -244,20 +245,22 @@ def test_a_malformed_message_is_dead_lettered_at_once_and_the_worker_goes_on(
     assert repo.refused == 0
 
 
-def test_a_poison_event_dead_letters_its_message_alone_and_the_others_are_stored(
+def test_a_poison_event_is_dead_lettered_alone_and_the_events_of_its_message_are_stored(
     app, worker, queue, repo
 ) -> None:
     poison = an_event({"refused": "always"})
     repo.refuses = {poison.content}
-    fine = [an_event(), an_event()]
+    fine = [an_event() for _ in range(6)]
 
-    put(queue, [poison, fine[0]])
-    put(queue, [fine[1]])
+    put(queue, [fine[0], poison, *fine[1:4]])  # one message of five, the poison among them
+    put(queue, fine[4:])
 
     wait_until(lambda: depth(app, dead_queue(app)) == 1)
-    wait_until(lambda: len(repo.stored) == 1)
-    assert repo.stored == [fine[1]]  # the poison's message is set aside whole, at once
+    wait_until(lambda: len(repo.stored) == len(fine))
+    assert sorted(repo.stored, key=str) == sorted(fine, key=str)
     assert repo.refused == 0  # no retry was spent on it
+    [(_headers, dead, _mode)] = drain(app, dead_queue(app))
+    assert dead == [poison]  # a message of its own, as `dedup replay-dead` reads it
     wait_until(lambda: depth(app, app.conf.task_default_queue) == 0)
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from dedup.application.archive_events import ArchiveEvents, archive_cutoff
-from dedup.domain.archive import ArchiveAction, ArchivedTable, Partition
+from dedup.domain.archive import ArchiveAction, ArchivedTable, Partition, written_late
 from dedup.domain.errors import BackendUnavailableError
 from dedup.domain.event import Event
 from dedup.domain.outcome import Duplicate
@@ -48,6 +48,7 @@ def archive(
     return ArchiveEvents(
         store=store,
         archiver=archiver,
+        late=store,
         clock=lambda: NOW,
         retention=timedelta(days=7),
         progress=progress,
@@ -125,7 +126,7 @@ def test_a_failure_after_export_loses_nothing_and_the_rerun_drops_without_a_seco
     assert sorted(archiver.rows_in(EVENTS), key=str) == sorted(old, key=str)
 
 
-def test_rows_that_arrive_in_an_archived_day_go_to_a_new_file_beside_the_first(
+def test_rows_that_arrive_before_a_late_drop_go_to_a_new_file_and_the_first_is_set_aside(
     archive: ArchiveEvents, store: FakePartitionStore, archiver: FakeArchiver
 ) -> None:
     first = an_event(received_at=days_ago(9))
@@ -138,10 +139,12 @@ def test_rows_that_arrive_in_an_archived_day_go_to_a_new_file_beside_the_first(
 
     archive.execute()
 
-    names = sorted(str(path) for path in archiver.files)
-    assert len(names) == 2
-    first_file = next(m for m, rows in archiver.files.values() if rows == [first])
-    assert first_file.rows == 1  # the verified archive was not overwritten
+    # the new file holds both rows; the first (never overwritten) is set aside, not deleted,
+    # so that no row is in two archive files
+    [(manifest, rows)] = archiver.files.values()
+    assert sorted(rows, key=str) == sorted([first, late], key=str)
+    assert [rows for _, rows in archiver.aside.values()] == [[first]]
+    assert manifest.file not in archiver.aside
     assert store.rows(EVENTS) == []
 
 
@@ -189,3 +192,54 @@ def test_progress_counts_every_exported_row(
 
     assert progress.begun == [(f"export {EVENTS.value} {days_ago(9).date()}", 2500)]
     assert progress.advanced == 2500
+
+
+def test_a_late_row_stored_between_the_export_and_the_drop_is_put_back_for_the_next_run(
+    archive: ArchiveEvents, store: FakePartitionStore, archiver: FakeArchiver
+) -> None:
+    on_time = an_event(received_at=days_ago(9))
+    late = an_event(received_at=days_ago(9, hour=11))
+    store.add(on_time)
+    store.before_drop.append(lambda: store.store_late(late, written_at=NOW))
+
+    steps = archive.execute()
+
+    assert archiver.rows_in(EVENTS) == [on_time]
+    assert store.rows(EVENTS) == [late]  # lost to the drop, stored again
+    assert [s.action for s in steps][-1] is ArchiveAction.PUT_BACK_LATE
+    archive.execute()
+    assert sorted(archiver.rows_in(EVENTS), key=str) == sorted([on_time, late], key=str)
+    assert store.rows(EVENTS) == []
+
+
+def test_a_late_row_that_made_it_into_the_file_is_not_put_back(
+    archive: ArchiveEvents, store: FakePartitionStore, archiver: FakeArchiver
+) -> None:
+    late = an_event(received_at=days_ago(9))
+    store.store_late(late, written_at=NOW)
+
+    steps = archive.execute()
+
+    assert archiver.rows_in(EVENTS) == [late]
+    assert store.rows(EVENTS) == []
+    assert ArchiveAction.PUT_BACK_LATE not in {s.action for s in steps}
+
+
+def test_a_run_forgets_only_the_journal_written_well_before_it_began(
+    archive: ArchiveEvents, store: FakePartitionStore
+) -> None:
+    old, recent = an_event(received_at=days_ago(3)), an_event(received_at=days_ago(2))
+    store.store_late(old, written_at=NOW - timedelta(days=2))
+    store.store_late(recent, written_at=NOW - timedelta(minutes=5))
+
+    archive.execute()
+
+    assert [record for record, _ in store.journal] == [recent]
+
+
+def test_rows_of_a_closed_day_are_written_late_and_todays_are_not() -> None:
+    assert written_late(days_ago(1, hour=23), now=NOW)
+    assert not written_late(NOW - timedelta(minutes=5), now=NOW)
+    # a worker whose clock trails a little still journals yesterday's rows just after midnight
+    just_before_midnight = NOW.replace(hour=23, minute=30)
+    assert written_late(NOW.replace(hour=0), now=just_before_midnight)

@@ -20,7 +20,11 @@ NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 def retention(store: FakePartitionStore, lock: FakeLock) -> RunRetention:
     return RunRetention(
         archive=ArchiveEvents(
-            store=store, archiver=FakeArchiver(), clock=lambda: NOW, retention=timedelta(days=7)
+            store=store,
+            archiver=FakeArchiver(),
+            late=store,
+            clock=lambda: NOW,
+            retention=timedelta(days=7),
         ),
         purge=PurgeFingerprints(store=store, clock=lambda: NOW, window=timedelta(days=30)),
         lock=lock,

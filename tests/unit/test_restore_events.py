@@ -27,7 +27,7 @@ def archived_store() -> tuple[FakePartitionStore, FakeArchiver, list[Path]]:
         *events, Duplicate.of(a_copy_of(events[0]), original=events[0].event_id, conflicting=False)
     )
     ArchiveEvents(
-        store=store, archiver=archiver, clock=lambda: NOW, retention=timedelta(days=7)
+        store=store, archiver=archiver, late=store, clock=lambda: NOW, retention=timedelta(days=7)
     ).execute()
     assert store.rows(EVENTS) == []
     return store, archiver, sorted(archiver.files, key=str)

@@ -19,7 +19,11 @@ def retention(store: FakePartitionStore, lock: FakeLock) -> RunRetention:
     clock = lambda: NOW  # noqa: E731
     return RunRetention(
         archive=ArchiveEvents(
-            store=store, archiver=FakeArchiver(), clock=clock, retention=timedelta(days=7)
+            store=store,
+            archiver=FakeArchiver(),
+            late=store,
+            clock=clock,
+            retention=timedelta(days=7),
         ),
         purge=PurgeFingerprints(store=store, clock=clock, window=timedelta(days=30)),
         lock=lock,

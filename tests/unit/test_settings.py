@@ -57,6 +57,10 @@ def test_values_are_parsed_into_business_types() -> None:
         ("DEDUP_API_KEYS", "web"),
         ("DEDUP_QUEUE_TYPE", "stream"),
         ("DEDUP_WINDWO", "30d"),
+        ("DEDUP_CORS_ORIGINS", "app.example.com"),
+        ("DEDUP_CORS_ORIGINS", "https://app.example.com/page"),
+        ("DEDUP_CORS_ORIGINS", "ftp://app.example.com"),
+        ("DEDUP_CORS_ORIGINS", "https://ok.example,https://"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(name: str, value: str) -> None:
@@ -93,3 +97,39 @@ def test_an_admin_key_that_is_also_a_write_key_fails_at_start_up() -> None:
         Settings.load(environ, dotenv=None)
 
     assert "shared-s3cret" not in str(refused.value)
+
+
+def test_cors_origins_are_read_as_origins_and_default_to_none() -> None:
+    assert Settings.load({}, dotenv=None).cors_origins == ()
+    settings = Settings.load(
+        {"DEDUP_CORS_ORIGINS": "https://App.Example.com, http://localhost:3000/,"}, dotenv=None
+    )
+    assert settings.cors_origins == ("https://app.example.com", "http://localhost:3000")
+    assert Settings.load({"DEDUP_CORS_ORIGINS": "*"}, dotenv=None).cors_origins == ("*",)
+
+
+def test_a_failover_list_of_broker_urls_is_taken_as_it_is_written() -> None:
+    nodes = "amqp://u:p@h1:5672//;amqp://u:p@h2:5672//;amqps://u:p@h3:5671//"
+    settings = Settings.load({"DEDUP_BROKER_URL": nodes}, dotenv=None)
+    assert settings.broker_url == nodes
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("amqp://u:secret@h1:5672//;redis://h2:6379/0", "entry 2 .*scheme 'redis'"),
+        ("amqp://u:secret@h1:5672//;", "entry 2 .*scheme 'missing'"),
+        ("amqp://u:secret@h1:5672//;memory://", "entry 2 .*scheme 'memory'"),
+        ("amqp://u:secret@h1:5672//;amqp:///", "entry 2 .* names no host and no user and no"),
+        ("amqp://u:secret@h1:5672//;amqp://u:secret@h2//", "entry 2 .* names no port;"),
+        ("amqp://u:secret@h1:5672//;amqp://u:secret@h2:5672", "entry 2 .* names no vhost;"),
+        ("amqp://h1:5672//;amqp://u:secret@h2:5672//", "entry 1 .* names no user;"),
+        ("amqp://u:secret@h1:5672//; amqp://u:secret@h2//", "entry 2 .* has spaces"),
+    ],
+)
+def test_a_bad_failover_list_fails_naming_the_variable_and_the_entry_not_the_password(
+    value: str, says: str
+) -> None:
+    with pytest.raises(SettingsError, match=f"^DEDUP_BROKER_URL: {says}") as raised:
+        Settings.load({"DEDUP_BROKER_URL": value}, dotenv=None)
+    assert "secret" not in str(raised.value)

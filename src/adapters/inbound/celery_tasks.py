@@ -23,6 +23,7 @@ from celery.exceptions import Reject
 from celery.worker.request import Request
 from dedup.adapters.inbound.backend_breaker import BackendBreaker
 from dedup.adapters.inbound.batch_gatherer import BatchGatherer
+from dedup.adapters.inbound.poison_isolation import store_around_poison
 from dedup.adapters.metrics import (
     record_backend_waiting,
     record_batch,
@@ -30,7 +31,7 @@ from dedup.adapters.metrics import (
     record_retry,
 )
 from dedup.application.deduplicate_event import DeduplicateEvent
-from dedup.application.messages import events_from_message
+from dedup.application.messages import events_from_message, events_to_message
 from dedup.domain.errors import BackendUnavailableError, PoisonEventError
 from dedup.domain.event import Event, EventId
 
@@ -136,7 +137,7 @@ def register_tasks(
         log.warning("%s; retry %d in %ds", exc, task.request.retries + 1, delay)
         max_retries = task.max_retries
         if max_retries is not None and task.request.retries >= max_retries:
-            record_dead_letter()
+            record_dead_letter("bug")
         else:
             record_retry()
         # Past max_retries, retry() re-raises exc: the task fails and is dead-lettered.
@@ -156,11 +157,15 @@ def register_tasks(
         try:
             events = events_from_message(message)
         except ValueError as exc:
-            raise _dead_letter(PoisonEventError(f"malformed message: {exc}")) from exc
+            raise _dead_letter(
+                PoisonEventError(f"malformed message: {exc}"), reason="malformed"
+            ) from exc
         try:
             wait_out(task, message, events, failing_since=_failing_since(task))
         except PoisonEventError as exc:
-            raise _dead_letter(exc) from exc
+            if len(events) == 1:
+                raise _dead_letter(exc, reason="refused") from exc
+            _dead_letter_poison_alone(task, message, events, store=gatherer.submit)
         except Reject:
             raise
         except Exception as exc:
@@ -235,14 +240,49 @@ def _event_id(event: Event) -> EventId:
     return event.event_id
 
 
-def _dead_letter(poison: PoisonEventError) -> Reject:
-    log.error("dead-lettering a message that can never be stored: %s", poison)
-    record_dead_letter()
+def _dead_letter(poison: PoisonEventError, *, reason: str) -> Reject:
+    log.error("dead-lettering a message that can never be stored (%s): %s", reason, poison)
+    record_dead_letter(reason)
     # Retrying cannot fix it; rejecting without requeue sends it to the dead letters.
     return Reject(str(poison), requeue=False)
 
 
+def _dead_letter_poison_alone(
+    task: Task[Any, None],
+    message: object,
+    events: list[Event],
+    *,
+    store: Callable[[list[Event]], None],
+) -> None:
+    """Store the good events of a message that holds poison; dead-letter the poison alone.
+
+    The poison goes to the dead letters as a message of its own (what `dedup replay-dead`
+    reads), then the original is acked. The backend gone meanwhile: the message is given back
+    whole, and its stored events are redeliveries to dedup.
+    """
+    try:
+        poison, error = store_around_poison(store, events)
+    except BackendUnavailableError:
+        _give_back(task, message, failing_since=time.time())
+        return
+    if not poison:
+        return
+    log.error(
+        "dead-lettering %d of the %d events of a message, which can never be stored (refused): %s",
+        len(poison),
+        len(events),
+        error,
+    )
+    record_dead_letter("refused")
+    arguments = task.app.amqp.queues[task.app.conf.task_default_queue].queue_arguments or {}
+    task.apply_async(
+        args=(events_to_message(poison),),
+        exchange=arguments["x-dead-letter-exchange"],
+        routing_key=arguments["x-dead-letter-routing-key"],
+    )
+
+
 def _dead_letter_after_outage(exc: BackendUnavailableError, seconds: float) -> Reject:
     log.error("dead-lettering a message after %.0fs of %s (DEDUP_RETRY_FOR)", seconds, exc)
-    record_dead_letter()
+    record_dead_letter("outage")
     return Reject(f"{exc} for {seconds:.0f}s", requeue=False)

@@ -9,7 +9,8 @@ after importing the adapters (`dedup worker` does, before it forks its children)
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from dedup.domain.outcome import BatchOutcome, Outcome
@@ -44,6 +45,14 @@ def record_accepted(events: int, *, batch: bool) -> None:
     """The API answered 200 for these events (POST /service-event/ or /batch)."""
     found = process_instruments()
     (found.accepted_batch if batch else found.accepted_single).inc(events)
+
+
+def record_tracked(types: Sequence[str], *, source: str) -> None:
+    """The API answered 200 for Tracking API messages of these types from `source`."""
+    found = process_instruments()
+    found.accepted_tracking.inc(len(types))
+    for kind, count in Counter(types).items():
+        found.tracking_messages.labels(source=source, type=kind).inc(count)
 
 
 def accepted_total() -> int:
@@ -103,9 +112,10 @@ def record_backend_waiting(waiting: bool) -> None:
     process_instruments().backend_waiting.set(1 if waiting else 0)
 
 
-def record_dead_letter() -> None:
-    """A batch (a message) was given up on and dead-lettered."""
-    process_instruments().dead_letters.inc()
+def record_dead_letter(reason: str) -> None:
+    """A message was dead-lettered: `malformed`, `refused` (its store refused an event),
+    `outage` (DEDUP_RETRY_FOR spent) or `bug` (a bug's retries spent)."""
+    process_instruments().dead_letters.labels(reason=reason).inc()
 
 
 def record_insert(seconds: float) -> None:

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from functools import partial
+from typing import Any
 from urllib.parse import quote
 
 import aiormq
@@ -68,7 +69,7 @@ class CeleryQueue(Queue):
         # Declared with every new connection, so a dead letter always has somewhere to go.
         self._dead = dead_letter_queue_of(self._events)
         self._messages = CeleryTaskMessages.to(self._events, app=app, task_name=task_name)
-        self._url = aiormq_url(app)
+        self._urls = aiormq_urls(app)
         self._timeout = timeout_seconds
         self._stats = CommitStats()
         self._new_committer = partial(
@@ -96,7 +97,8 @@ class CeleryQueue(Queue):
         await self._publisher_here().committer.submit(events)
 
     def ping(self) -> None:
-        """Connect to the broker and close again; BackendUnavailableError if that fails."""
+        """Connect to the broker (any node of its failover list) and close again;
+        BackendUnavailableError if none answers."""
         with self._connected():
             pass
 
@@ -151,7 +153,9 @@ class CeleryQueue(Queue):
         )
         try:
             connection.ensure_connection(
-                max_retries=1,
+                # Each node of a failover list once (kombu moves to the next after a failure);
+                # a single broker is tried twice.
+                max_retries=max(1, len(connection.alt) - 1),
                 interval_start=0,
                 # kombu takes seconds as a float; celery-types' stubs say int.
                 timeout=self._timeout,  # type: ignore[arg-type]
@@ -169,7 +173,7 @@ class CeleryQueue(Queue):
             for ended in [old for old in self._loops if old.is_closed()]:
                 del self._loops[ended]
             channel = ConfirmedChannel(
-                self._url, declare=(self._events, self._dead), timeout=self._timeout
+                self._urls, declare=(self._events, self._dead), timeout=self._timeout
             )
             committer = self._new_committer(partial(self._publish, channel))
             publisher = self._loops.setdefault(loop, _LoopPublisher(committer, channel))
@@ -203,10 +207,22 @@ class _LoopPublisher:
         await self.channel.aclose()
 
 
-def aiormq_url(app: Celery) -> URL:
-    """The app's broker as an aiormq URL: kombu parses it (pyamqp://, `//` for vhost /)."""
+def aiormq_urls(app: Celery) -> tuple[URL, ...]:
+    """The app's broker nodes as aiormq URLs, in the order of its failover list (one URL for a
+    single broker): kombu parses each (pyamqp://, `//` for vhost /)."""
     with app.connection_for_write() as connection:
-        info = connection.info()
+        alternates = list(connection.alt)
+        if not alternates:
+            return (_aiormq_url(connection.info()),)
+    urls = []
+    for alternate in alternates:
+        # Each on its own: kombu's switch() would fill a missing part from the node before.
+        with app.connection_for_write(url=alternate) as connection:
+            urls.append(_aiormq_url(connection.info()))
+    return tuple(urls)
+
+
+def _aiormq_url(info: dict[str, Any]) -> URL:
     base = URL.build(
         scheme="amqps" if info["ssl"] else "amqp",
         user=info["userid"],

@@ -1,4 +1,5 @@
-"""A publisher-confirmed AMQP channel on the running loop that replaces itself after a fault."""
+"""A publisher-confirmed AMQP channel on the running loop that replaces itself after a fault,
+on the next node of the broker's failover list when its own is gone."""
 
 from __future__ import annotations
 
@@ -24,11 +25,20 @@ _QUEUE_SHORTCUTS = ("expires", "message_ttl", "max_length", "max_length_bytes", 
 
 class ConfirmedChannel:
     """A confirmed aiormq channel: opened (and the queues declared) on first use, and replaced
-    after any failure, since a failed or timed-out publish leaves its channel in doubt."""
+    after any failure, since a failed or timed-out publish leaves its channel in doubt.
 
-    def __init__(self, url: URL, *, declare: Sequence[KombuQueue], timeout: float) -> None:
-        self.url = url
+    `urls` are the nodes of one broker (a cluster), tried in turn from the one that last
+    worked; a confirm comes from whichever node took the message, so it promises as much.
+    """
+
+    def __init__(
+        self, urls: Sequence[URL], *, declare: Sequence[KombuQueue], timeout: float
+    ) -> None:
+        if not urls:
+            raise ValueError("a confirmed channel needs at least one broker URL")
+        self.urls = tuple(urls)
         self.declare = declare
+        self._next = 0  # where the next opening starts: the node that last worked
         self.timeout = timeout
         self.current: aiormq.Channel | None = None
         self._opening: asyncio.Task[aiormq.Channel] | None = None
@@ -40,14 +50,22 @@ class ConfirmedChannel:
         """Return once the broker acked the message; raise if it nacked or the channel closed.
 
         aiormq resolves a publish with Basic.Ack only: a Basic.Nack raises DeliveryError, a
-        channel or connection that closes rejects every publish awaiting its confirm. The
-        caller bounds the wait (the committer cancels a flush at its callers' deadline).
+        Basic.Return (no queue took it) PublishError, a channel or connection that closes
+        rejects every publish awaiting its confirm. The caller bounds the wait (the committer
+        cancels a flush at its callers' deadline).
         """
         channel = await self._ready()
         try:
             # wait=False: no wake-up per message once its frames are written; the confirm counts.
+            # mandatory: a broker confirms a message no queue takes, and drops it; returned
+            # instead, aiormq raises PublishError (the queue is declared again on reopening).
             await channel.basic_publish(
-                body, exchange=exchange, routing_key=routing_key, properties=properties, wait=False
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                properties=properties,
+                mandatory=True,
+                wait=False,
             )
         except BaseException:
             self._discard(channel)
@@ -76,7 +94,26 @@ class ConfirmedChannel:
         return await asyncio.shield(self._opening)
 
     async def _open(self) -> aiormq.Channel:
-        connection = aiormq.Connection(self.url)
+        """A channel on the first node that takes one, trying each once from self._next."""
+        failure: BaseException | None = None
+        for step in range(len(self.urls)):
+            index = (self._next + step) % len(self.urls)
+            try:
+                channel = await self._open_on(self.urls[index])
+            except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as exc:
+                reason = str(exc) or type(exc).__name__  # a timeout says nothing itself
+                log.warning("broker node %s: %s", _safe(self.urls[index]), reason)
+                failure = exc
+                continue
+            if index != self._next:
+                log.warning("publishing to broker node %s now", _safe(self.urls[index]))
+            self._next = index
+            return channel
+        assert failure is not None
+        raise failure
+
+    async def _open_on(self, url: URL) -> aiormq.Channel:
+        connection = aiormq.Connection(url)
         try:
             async with asyncio.timeout(self.timeout):
                 await connection.connect()
@@ -114,6 +151,11 @@ class ConfirmedChannel:
                 await connection.close(reason)
         except Exception:  # a broken connection may fail to close too; it is dropped anyway
             log.debug("closing the broker connection failed", exc_info=True)
+
+
+def _safe(url: URL) -> str:
+    """host:port, for a log line: never the password."""
+    return f"{url.host}:{url.port}"
 
 
 async def _declare(channel: aiormq.abc.AbstractChannel, queue: KombuQueue) -> None:

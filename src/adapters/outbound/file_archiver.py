@@ -51,6 +51,9 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+SUPERSEDED_SUFFIX = ".superseded"
+
+
 @frozen
 class FileArchiver(Archiver):
     """Files in one directory; a name once used is never written again (suffixes .1, .2, ...)."""
@@ -94,6 +97,14 @@ class FileArchiver(Archiver):
     def read(self, file: Path) -> Iterator[Record]:
         manifest = self._manifest(file)
         return self._records(manifest)
+
+    def set_aside(self, file: Path) -> None:
+        # Renamed, not deleted: an operator deletes `*.superseded` once satisfied. The
+        # manifest goes first, so a crash between the two leaves no manifest vouching.
+        for path in (manifest_path(file), file):
+            if path.exists():
+                os.replace(path, path.with_name(path.name + SUPERSEDED_SUFFIX))
+        _fsync_directory(self.directory)
 
     def archived(self, partition: Partition) -> list[ArchiveManifest]:
         found: list[ArchiveManifest] = []

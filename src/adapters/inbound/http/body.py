@@ -7,7 +7,7 @@ import zlib
 from typing import Any
 
 import msgspec
-from attrs import frozen
+from attrs import evolve, frozen
 from dedup.adapters.inbound.http.errors import RequestRejectedError
 from litestar import Request
 from litestar.datastructures import Headers
@@ -22,10 +22,20 @@ _CHARSET = re.compile(r"charset\s*=\s*\"?([\w-]+)", re.IGNORECASE)
 Payload = dict[str, Any]
 
 
-def _too_large(limit: int) -> RequestRejectedError:
-    return RequestRejectedError(
-        413, "body_too_large", f"the request body is larger than {limit} bytes"
-    )
+@frozen
+class SizeLimit:
+    """The most bytes a body may hold once decompressed, and the answer to one that holds more."""
+
+    bytes: int
+    status: int = 413
+    code: str = "body_too_large"
+
+    def within(self, most: int) -> SizeLimit:
+        return self if self.bytes <= most else evolve(self, bytes=most)
+
+    def passed(self) -> RequestRejectedError:
+        detail = f"the request body is larger than {self.bytes} bytes"
+        return RequestRejectedError(self.status, self.code, detail)
 
 
 def _bad_gzip(why: str) -> RequestRejectedError:
@@ -82,9 +92,9 @@ def _is_gzip(headers: Headers) -> bool:
 class _Gunzip:
     """Incremental gunzip that stops as soon as the output passes the limit."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: SizeLimit) -> None:
         self._limit = limit
-        self._room = limit
+        self._room = limit.bytes
         self._inflater = zlib.decompressobj(_GZIP)
 
     def feed(self, data: bytes) -> bytes:
@@ -99,7 +109,7 @@ class _Gunzip:
                 raise _bad_gzip(str(exc)) from exc
             self._room -= len(part)
             if self._room < 0:
-                raise _too_large(self._limit)
+                raise self._limit.passed()
             parts.append(part)
             data = self._inflater.unconsumed_tail or self._inflater.unused_data
         return b"".join(parts)
@@ -133,7 +143,14 @@ class BodyReader:
 
     async def read_object(self, request: Request[Any, Any, Any]) -> Payload:
         """The body as one JSON object."""
-        raw = await self._read(request)
+        value, _size = await self.read_sized_object(request, limit=SizeLimit(self.max_body_bytes))
+        return value
+
+    async def read_sized_object(
+        self, request: Request[Any, Any, Any], *, limit: SizeLimit
+    ) -> tuple[Payload, int]:
+        """The body as one JSON object within `limit` (and max_body_bytes), and its size."""
+        raw = await self._read(request, limit.within(self.max_body_bytes))
         value = self._decode(raw)
         if not isinstance(value, dict):
             raise RequestRejectedError(400, "not_an_object", "the body must be one JSON object")
@@ -142,11 +159,11 @@ class BodyReader:
             value, self.max_depth
         ):
             raise _too_deep(self.max_depth)
-        return value
+        return value, len(raw)
 
     async def read_array(self, request: Request[Any, Any, Any]) -> list[Payload]:
         """The body as a JSON array of 1..max_batch objects; errors name the bad item."""
-        raw = await self._read(request)
+        raw = await self._read(request, SizeLimit(self.max_body_bytes))
         items = self._decode(raw)
         if not isinstance(items, list):
             raise RequestRejectedError(
@@ -181,12 +198,11 @@ class BodyReader:
                 400, "invalid_json", f"the body is not JSON: {exc}"
             ) from None
 
-    async def _read(self, request: Request[Any, Any, Any]) -> bytes:
-        limit = self.max_body_bytes
+    async def _read(self, request: Request[Any, Any, Any], limit: SizeLimit) -> bytes:
         gzip = _is_gzip(request.headers)
         announced = request.content_length
-        if announced is not None and announced > limit:
-            raise _too_large(limit)  # refused before a byte of the body is read
+        if announced is not None and announced > limit.bytes:
+            raise limit.passed()  # refused before a byte of the body is read
         gunzip = _Gunzip(limit) if gzip else None
         chunks: list[bytes] = []
         size = 0
@@ -194,14 +210,14 @@ class BodyReader:
             async for chunk in request.stream():
                 data = gunzip.feed(chunk) if gunzip is not None else chunk
                 size += len(data)
-                if size > limit:
-                    raise _too_large(limit)
+                if size > limit.bytes:
+                    raise limit.passed()
                 if data:
                     chunks.append(data)
         except HTTPException as exc:
             # Litestar counts the wire bytes against the same limit (request_max_body_size).
             if exc.status_code == 413:
-                raise _too_large(limit) from None
+                raise limit.passed() from None
             raise
         if gunzip is not None:
             gunzip.finish()

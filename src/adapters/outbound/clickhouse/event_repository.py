@@ -9,6 +9,7 @@ from typing import Self, TypeVar
 from attrs import define
 from dedup.adapters.outbound.clickhouse.column_types import STRING
 from dedup.adapters.outbound.clickhouse.executor import Executor
+from dedup.adapters.outbound.clickhouse.late_journal import late_rows_of
 from dedup.adapters.outbound.clickhouse.mappers import (
     Row,
     holder_from_row,
@@ -33,6 +34,7 @@ from dedup.adapters.outbound.clickhouse.tables import (
     EVENT_DUPLICATES,
     EVENT_FINGERPRINTS,
     EVENTS,
+    LATE_ROWS_WRITTEN,
     SYSTEM_PARTS,
 )
 from dedup.adapters.outbound.clickhouse.url import (
@@ -223,6 +225,11 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
         return found
 
     def save(self, *, events: Sequence[Event], duplicates: Sequence[Duplicate]) -> None:
+        # Rows of a closed day go to the journal first: an archive run whose drop this insert
+        # races finds them there (late_journal.py). A retry journals them again, harmlessly.
+        late = late_rows_of([*events, *duplicates], now=self.clock())
+        if late:
+            self.executor.insert(self.database, LATE_ROWS_WRITTEN, late)
         if events:
             self.executor.insert(self.database, EVENTS, [row_from_event(e) for e in events])
         if duplicates:

@@ -154,6 +154,11 @@ class ClickHousePartitionStore(PartitionStore, RestoreTarget):
             inserted += len(missing)
         return inserted
 
+    def unstored(self, table: ArchivedTable, records: Sequence[Record]) -> list[Record]:
+        """Those of the records (rows of the table) whose event_id the table does not hold."""
+        missing = set(self._missing(_TABLES[table], records))
+        return [record for record in records if record.event_id in missing]
+
     def _missing(self, table: Table, records: Sequence[Record]) -> list[EventId]:
         """The ids among the records that the table does not hold, in the records' order."""
         present: set[object] = set()

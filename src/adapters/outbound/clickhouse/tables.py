@@ -87,7 +87,28 @@ SCHEMA_MIGRATIONS = Table(
     engine="ReplacingMergeTree(seq) ORDER BY version",
 )
 
-MIGRATED_TABLES = (EVENTS, EVENT_FINGERPRINTS, EVENT_DUPLICATES)
+# Rows written for a closed day, as archive lines, kept until no archive run can have dropped
+# them unseen (migrations/0004, docs/operations.md). written_at is the server's, by default.
+LATE_ROWS = Table(
+    name="late_rows",
+    columns=(
+        Column("table_name", STRING),
+        EVENT_ID,
+        RECEIVED_AT,
+        Column("record", STRING),
+        Column("written_at", UTC_DATETIME),
+    ),
+    engine=(
+        "MergeTree() PARTITION BY toYYYYMMDD(written_at) "
+        "ORDER BY (table_name, received_at, event_id)"
+    ),
+)
+# What a writer sends: written_at is left to the server's clock, the one archive runs read.
+LATE_ROWS_WRITTEN = Table(
+    name=LATE_ROWS.name, columns=LATE_ROWS.columns[:-1], engine=LATE_ROWS.engine
+)
+
+MIGRATED_TABLES = (EVENTS, EVENT_FINGERPRINTS, EVENT_DUPLICATES, LATE_ROWS)
 
 # Read, never migrated: the parts of every MergeTree table, for partitions and recent writes.
 SYSTEM_PARTS = Table(
