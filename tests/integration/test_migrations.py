@@ -26,9 +26,9 @@ from tests.contracts.event_repository_contract import SIGNED_UP, WINDOW_SECONDS,
 from tests.integration.conftest import MIGRATIONS, unique_database
 
 FILES = sorted(MIGRATIONS.glob("*.sql"))
-STANDARD_COLUMNS = MIGRATIONS / "0004_add_standard_columns.sql"
-# events as migrations 0001-0003 left it, before the standard columns.
-EVENTS_BEFORE_0004 = Table(name=EVENTS.name, columns=EVENTS.columns[:7], engine=EVENTS.engine)
+STANDARD_COLUMNS = MIGRATIONS / "0005_add_standard_columns.sql"
+# events as migrations 0001-0004 left it, before the standard columns.
+EVENTS_BEFORE_0005 = Table(name=EVENTS.name, columns=EVENTS.columns[:7], engine=EVENTS.engine)
 DDL = ("CREATE", "DROP", "ALTER", "RENAME", "TRUNCATE")
 
 
@@ -201,7 +201,7 @@ def test_rows_written_before_the_standard_columns_read_them_as_unknown(
     runner.up()
     now = datetime.now(UTC).replace(microsecond=0)
     old = an_event(received_at=now, payload=SIGNED_UP)
-    executor.insert(database, EVENTS_BEFORE_0004, [row_from_event(old)[:7]])
+    executor.insert(database, EVENTS_BEFORE_0005, [row_from_event(old)[:7]])
     shutil.copy(STANDARD_COLUMNS, tmp_path / STANDARD_COLUMNS.name)
 
     assert runner.up() == [STANDARD_COLUMNS.name]
@@ -229,5 +229,5 @@ def test_rows_written_before_the_standard_columns_read_them_as_unknown(
 
     assert runner.down() == [STANDARD_COLUMNS.name]
     described = executor.query(Statement.text(f"DESCRIBE TABLE {table}"))
-    assert [row[0] for row in described] == list(EVENTS_BEFORE_0004.names)
+    assert [row[0] for row in described] == list(EVENTS_BEFORE_0005.names)
     assert executor.query(Statement.text(f"SELECT count() FROM {table}")) == [(2,)]

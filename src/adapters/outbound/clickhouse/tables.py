@@ -36,7 +36,7 @@ EVENTS = Table(
         Column("source", STRING),
         Column("payload", STRING),
         Column("version", UINT64),
-        # The standard fields (migrations/0004): "" and NULL, unknown, in rows written before.
+        # The standard fields (migrations/0005): "" and NULL, unknown, in rows written before.
         Column("type", STRING),
         Column("event", STRING),
         Column("user_id", STRING),
