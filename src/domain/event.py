@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import NewType
 from uuid import UUID
 
-from attrs import frozen
+from attrs import Factory, field, frozen
 from dedup.domain.fingerprint import EventFingerprint, canonical_json
+from dedup.domain.standard_fields import StandardFields
 
 EventId = NewType("EventId", UUID)
 
@@ -31,9 +32,17 @@ class Holder:
     content: EventFingerprint
 
 
+def _standard_of_payload(event: Event) -> StandardFields:
+    return StandardFields.of_json(event.payload)
+
+
 @frozen
 class Event:
-    """One accepted event: its identity, when it arrived, from whom, and what it said."""
+    """One accepted event: its identity, when it arrived, from whom, and what it said.
+
+    `standard` is read from the payload unless given; hot paths give it (parsing the stored
+    JSON again costs more than the rest of an event's trip through the worker).
+    """
 
     event_id: EventId
     fingerprint: EventFingerprint
@@ -41,6 +50,7 @@ class Event:
     received_at: datetime
     source: str
     payload: str
+    standard: StandardFields = field(default=Factory(_standard_of_payload, takes_self=True))
 
     @classmethod
     def accept(
@@ -68,6 +78,7 @@ class Event:
             received_at=received_at,
             source=source,
             payload=canonical.decode("utf-8"),
+            standard=StandardFields.of(payload),
         )
 
     @property

@@ -12,6 +12,7 @@ from dedup.application.ports import EventRepository, FingerprintHistory
 from dedup.domain.event import Event, EventId, uuid7
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate, DuplicateKind
+from dedup.domain.standard_fields import StandardFields
 
 from tests.builders import an_event_id
 
@@ -45,6 +46,44 @@ def a_duplicate_of(original: Event, *, kind: DuplicateKind = DuplicateKind.CONTE
         received_at=original.received_at + timedelta(seconds=3),
         kind=kind,
     )
+
+
+SIGNED_UP = {
+    "type": "track",
+    "event": "Signed Up",
+    "userId": "u-1",
+    "anonymousId": "a-1",
+    "messageId": "m-1",
+    "timestamp": "2026-11-29T13:14:15.678+01:00",
+    "properties": {"plan": "pro", "event": "nested, never read"},
+    "context": {"library": {"name": "analytics-python", "version": "2.3.3"}},
+}
+# Payloads and the standard fields each must be stored with.
+STANDARD_CASES = {
+    "segment-track": (
+        SIGNED_UP,
+        StandardFields(
+            type="track",
+            event="Signed Up",
+            user_id="u-1",
+            anonymous_id="a-1",
+            timestamp=datetime(2026, 11, 29, 12, 14, 15, tzinfo=UTC),
+        ),
+    ),
+    "page": (
+        {"type": "page", "name": "Pricing", "anonymousId": "a-2", "properties": {"path": "/p"}},
+        StandardFields(type="page", event="Pricing", anonymous_id="a-2"),
+    ),
+    "native": ({"action": "click", "user": "u-3"}, StandardFields()),
+    "numeric-user-id": (
+        {"type": "identify", "userId": 42, "traits": {"plan": "pro"}},
+        StandardFields(type="identify", user_id="42"),
+    ),
+    "bad-timestamp": (
+        {"type": "track", "event": "Paid", "userId": "u-4", "timestamp": "last tuesday"},
+        StandardFields(type="track", event="Paid", user_id="u-4"),
+    ),
+}
 
 
 class EventRepositoryContract:
@@ -122,6 +161,21 @@ class EventRepositoryContract:
         assert stored == event
         assert stored.received_at.tzinfo is not None
         assert stored.received_at.utcoffset() == timedelta(0)
+
+    @pytest.mark.parametrize("case", sorted(STANDARD_CASES))
+    def test_an_event_is_stored_with_the_standard_fields_of_its_payload(
+        self,
+        repo: EventRepository,
+        now: datetime,
+        stored_events: Callable[[], list[Event]],
+        case: str,
+    ) -> None:
+        payload, expected = STANDARD_CASES[case]
+        event = an_event(received_at=now, payload=payload)
+        repo.save(events=[event], duplicates=[])
+        [stored] = stored_events()
+        assert stored.standard == expected
+        assert stored == event
 
     def test_binary_fingerprints_are_stored_byte_exact(
         self,

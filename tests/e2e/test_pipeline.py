@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from uuid import UUID
 
 import httpx
@@ -85,6 +86,39 @@ def test_an_idempotency_key_reused_with_other_content_is_recorded_as_a_conflict(
     assert_accounting_invariant(
         [UUID(first.json()["event_id"]), UUID(retry.json()["event_id"])], stack.accounting()
     )
+
+
+def test_the_worker_stores_the_standard_fields_as_columns_on_the_server(stack: Stack) -> None:
+    run = uuid.uuid4().hex
+    batch = [
+        {"type": "track", "event": "Signed Up", "userId": "u-1", "timestamp": "2026-11-29T12:00Z"},
+        {"type": "page", "name": "Pricing", "anonymousId": f"a-{run}", "timestamp": "soon"},
+        {"type": "identify", "userId": 42, "run": run},
+        {"action": "click", "run": run},
+    ]
+    response = stack.post(batch, batch=True)
+    assert response.status_code == 200, response.text
+    stack.wait_drained(timeout=60)
+
+    rows = stack.query(
+        "SELECT type, event, user_id, anonymous_id, timestamp, toString(timestamp)"
+        f" FROM `{stack.database}`.events FINAL ORDER BY type DESC"
+    )
+    assert rows == [
+        (
+            "track",
+            "Signed Up",
+            "u-1",
+            "",
+            datetime(2026, 11, 29, 12, tzinfo=UTC),
+            "2026-11-29 12:00:00",
+        ),
+        ("page", "Pricing", "", f"a-{run}", None, None),
+        ("identify", "", "42", "", None, None),
+        ("", "", "", "", None, None),
+    ]
+    signed_up = f"SELECT count() FROM `{stack.database}`.events WHERE event = 'Signed Up'"
+    assert stack.query(signed_up) == [(1,)]
 
 
 def test_bad_input_is_refused_and_stores_nothing(stack: Stack) -> None:

@@ -76,3 +76,39 @@ def test_with_nothing_serving_the_cli_opens_the_store_itself(tmp_path):
     nowhere = f"http://127.0.0.1:{free_port()}"
 
     assert query(tmp_path, nowhere, "SELECT count() FROM events")["rows"] == [[0]]
+
+
+def test_posted_events_are_queryable_by_their_standard_columns(served, tmp_path):
+    _, base_url = served
+    run = uuid.uuid4().hex
+    signed_up = {
+        "type": "track",
+        "event": "Signed Up",
+        "userId": 42,
+        "anonymousId": f"a-{run}",
+        "timestamp": "2026-11-29T13:14:15.678+01:00",
+        "properties": {"plan": "pro"},
+    }
+    native = {"action": "click", "run": run, "timestamp": "not a time"}
+    for body in (signed_up, native):
+        assert httpx.post(f"{base_url}/service-event/", json=body, timeout=10).status_code == 200
+
+    sql = "SELECT type, event, user_id, anonymous_id, timestamp FROM events ORDER BY type DESC"
+
+    def both_stored() -> dict[str, object] | None:
+        answer = query(tmp_path, base_url, sql)
+        return answer if len(answer["rows"]) == 2 else None  # type: ignore[arg-type]
+
+    answer = wait_until(
+        both_stored,
+        timeout=30,
+        interval=0.2,
+        what="both events to be stored",
+    )
+    assert answer["columns"][-1] == {"name": "timestamp", "type": "Nullable(DateTime('UTC'))"}
+    assert answer["rows"] == [
+        ["track", "Signed Up", "42", f"a-{run}", "2026-11-29 12:14:15"],
+        ["", "", "", "", None],  # a native event without the fields: unknown, not refused
+    ]
+    count = "SELECT count() FROM events WHERE event = 'Signed Up'"
+    assert query(tmp_path, base_url, count)["rows"] == [[1]]

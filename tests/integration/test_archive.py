@@ -28,7 +28,9 @@ from dedup.domain.event import Event
 from dedup.domain.outcome import Duplicate, Outcome
 
 from tests.builders import a_copy_of, an_event, an_event_id
+from tests.contracts.event_repository_contract import STANDARD_CASES
 from tests.integration.conftest import CLICKHOUSE_URL
+from tests.unit.test_file_archiver import as_written_before_the_standard_fields
 
 pytestmark = pytest.mark.integration
 
@@ -174,6 +176,30 @@ def test_restoring_twice_gives_each_event_once(setup: Setup) -> None:
     assert ids(setup.inspector.events()) == ids(events)
     assert setup.raw_count("events") == len(events)
     assert setup.raw_count("event_duplicates") == len(duplicates)
+
+
+@pytest.mark.parametrize("written", ["now", "before-the-standard-fields"])
+def test_archive_then_restore_gives_back_the_standard_columns(setup: Setup, written: str) -> None:
+    events = [
+        an_event(payload=payload, received_at=setup.at(9, hour))
+        for hour, (payload, _fields) in enumerate(STANDARD_CASES.values())
+    ]
+    setup.repo.save(events=events, duplicates=[])
+    [step] = [s for s in setup.archive().execute() if s.file is not None]
+    assert step.file is not None
+    if written != "now":
+        as_written_before_the_standard_fields(step.file)
+
+    setup.restore().execute([step.file])
+
+    restored = setup.inspector.events()
+    assert restored == sorted(events, key=lambda e: e.event_id)
+    in_sent_order = sorted(restored, key=lambda e: e.received_at)
+    assert [e.standard for e in in_sent_order] == [f for _p, f in STANDARD_CASES.values()]
+    signed_up = Statement.text(
+        f"SELECT count() FROM {qualified(setup.database, 'events')} WHERE event = 'Signed Up'"
+    )
+    assert setup.executor.query(signed_up) == [(1,)]
 
 
 def test_a_truncated_file_is_refused_and_nothing_is_written(setup: Setup) -> None:

@@ -126,3 +126,9 @@ def test_hostile_values_round_trip_through_server_parameters(
         )
     )
     assert clickhouse_server.query(query) == [(1,)]
+
+
+def test_nullable_strings_come_back_as_text_or_none(migrated_server: tuple[Executor, str]) -> None:
+    executor, _ = migrated_server
+    rows = executor.query(Statement.text("SELECT toNullable('é'), CAST(NULL AS Nullable(String))"))
+    assert rows == [("é", None)]

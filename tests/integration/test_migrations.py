@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from dedup.adapters.outbound.clickhouse.chdb_executor import ChdbExecutor
+from dedup.adapters.outbound.clickhouse.event_repository import ClickHouseEventRepository
 from dedup.adapters.outbound.clickhouse.executor import Executor
+from dedup.adapters.outbound.clickhouse.inspector import ClickHouseInspector
+from dedup.adapters.outbound.clickhouse.mappers import row_from_event
 from dedup.adapters.outbound.clickhouse.migration_runner import (
     Migration,
     MigrationError,
     MigrationRunner,
     MigrationStatus,
 )
-from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, ident
-from dedup.adapters.outbound.clickhouse.tables import MIGRATED_TABLES
+from dedup.adapters.outbound.clickhouse.miniorm import Param, Statement, Table, ident, qualified
+from dedup.adapters.outbound.clickhouse.tables import EVENTS, MIGRATED_TABLES
+from dedup.domain.standard_fields import StandardFields
 
+from tests.contracts.event_repository_contract import SIGNED_UP, WINDOW_SECONDS, an_event
 from tests.integration.conftest import MIGRATIONS, unique_database
 
 FILES = sorted(MIGRATIONS.glob("*.sql"))
+STANDARD_COLUMNS = MIGRATIONS / "0005_add_standard_columns.sql"
+# events as migrations 0001-0004 left it, before the standard columns.
+EVENTS_BEFORE_0005 = Table(name=EVENTS.name, columns=EVENTS.columns[:7], engine=EVENTS.engine)
 DDL = ("CREATE", "DROP", "ALTER", "RENAME", "TRUNCATE")
 
 
@@ -28,6 +37,15 @@ def _tables(executor: Executor, database: str) -> set[str]:
         Statement(("SELECT name FROM system.tables WHERE database = ", Param(database, "String")))
     )
     return {row[0] for row in rows}
+
+
+def _runner_over_copies(
+    files: list[Path], executor: Executor, database: str, folder: Path
+) -> MigrationRunner:
+    """A runner over copies of the files, in a folder the test may change."""
+    for path in files:
+        shutil.copy(path, folder / path.name)
+    return MigrationRunner(executor, folder, database)
 
 
 # --- the files and their rendering (no database needed) ---------------------------------------
@@ -49,6 +67,15 @@ def test_a_cluster_puts_on_cluster_into_every_ddl_statement() -> None:
     assert "{" not in rendered
     plain = MigrationRunner(never_opened, MIGRATIONS, "dedup")
     assert "ON CLUSTER" not in plain.render(first.up[0])
+
+
+def test_the_standard_columns_are_added_on_the_cluster_too() -> None:
+    never_opened = ChdbExecutor(path="unused")
+    runner = MigrationRunner(never_opened, MIGRATIONS, "dedup", cluster="main")
+    migration = Migration.load(STANDARD_COLUMNS)
+    assert [runner.render(sql).split("\n")[0] for sql in migration.up + migration.down] == [
+        "ALTER TABLE `dedup`.events ON CLUSTER `main`"
+    ] * 2
 
 
 def test_a_file_without_both_sections_is_refused_by_name(tmp_path: Path) -> None:
@@ -130,9 +157,7 @@ def test_a_changed_applied_file_stops_the_runner(
     engine: tuple[Executor, str], tmp_path: Path
 ) -> None:
     executor, database = engine
-    for path in FILES:
-        shutil.copy(path, tmp_path / path.name)
-    runner = MigrationRunner(executor, tmp_path, database)
+    runner = _runner_over_copies(FILES, executor, database, tmp_path)
     runner.up()
     changed = tmp_path / FILES[0].name
     changed.write_text(changed.read_text() + "\n-- edited after release\n")
@@ -164,3 +189,45 @@ def test_a_folder_without_migrations_is_refused_and_nothing_is_created(
         Statement(("SELECT name FROM system.databases WHERE name = ", Param(database, "String")))
     )
     assert rows == []
+
+
+@pytest.mark.integration
+def test_rows_written_before_the_standard_columns_read_them_as_unknown(
+    engine: tuple[Executor, str], tmp_path: Path
+) -> None:
+    executor, database = engine
+    before = [path for path in FILES if path != STANDARD_COLUMNS]
+    runner = _runner_over_copies(before, executor, database, tmp_path)
+    runner.up()
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = an_event(received_at=now, payload=SIGNED_UP)
+    executor.insert(database, EVENTS_BEFORE_0005, [row_from_event(old)[:7]])
+    shutil.copy(STANDARD_COLUMNS, tmp_path / STANDARD_COLUMNS.name)
+
+    assert runner.up() == [STANDARD_COLUMNS.name]
+
+    [stored] = ClickHouseInspector(executor, database).events()
+    assert (stored.event_id, stored.payload) == (old.event_id, old.payload)
+    assert stored.standard == StandardFields()  # the columns' defaults: unknown
+    new = an_event(received_at=now, payload={**SIGNED_UP, "messageId": "m-2"})
+    repo = ClickHouseEventRepository(
+        executor=executor, database=database, window_seconds=WINDOW_SECONDS
+    )
+    repo.save(events=[new], duplicates=[])
+    table = qualified(database, EVENTS.name)
+    by_name = Statement(
+        (
+            f"SELECT event_id, type, user_id, anonymous_id, timestamp FROM {table} WHERE event = ",
+            Param("Signed Up", "String"),
+        )
+    )
+    assert executor.query(by_name) == [
+        (new.event_id, "track", "u-1", "a-1", datetime(2026, 11, 29, 12, 14, 15, tzinfo=UTC))
+    ]
+    unknown = f"SELECT event_id FROM {table} WHERE timestamp IS NULL AND event = ''"
+    assert executor.query(Statement.text(unknown)) == [(old.event_id,)]
+
+    assert runner.down() == [STANDARD_COLUMNS.name]
+    described = executor.query(Statement.text(f"DESCRIBE TABLE {table}"))
+    assert [row[0] for row in described] == list(EVENTS_BEFORE_0005.names)
+    assert executor.query(Statement.text(f"SELECT count() FROM {table}")) == [(2,)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from dedup.adapters.outbound.file_archiver import FileArchiver
 from dedup.domain.archive import ArchivedTable, ArchiveError, Partition, Tally
 from dedup.domain.outcome import Duplicate
+from dedup.domain.standard_fields import StandardFields
 
 from tests.builders import a_copy_of, an_event
 
@@ -47,11 +49,14 @@ def test_written_rows_read_back_equal_and_the_manifest_describes_them(tmp_path: 
 
 
 def test_lines_are_shaped_like_json_each_row(tmp_path: Path) -> None:
-    event = events_of_the_day(1)[0]
-    manifest = FileArchiver(tmp_path).write(EVENTS, [event])
+    event = an_event(
+        {"type": "track", "event": "Signed Up", "userId": 42, "timestamp": "2026-11-20T02:30:00Z"},
+        received_at=datetime(2026, 11, 20, 1, tzinfo=UTC),
+    )
+    manifest = FileArchiver(tmp_path).write(EVENTS, [event, *events_of_the_day(1)])
 
     with gzip.open(manifest.file, "rt", encoding="utf-8") as lines:
-        row = json.loads(lines.readline())
+        row, native = (json.loads(line) for line in lines)
 
     assert row == {
         "event_id": str(event.event_id),
@@ -60,7 +65,42 @@ def test_lines_are_shaped_like_json_each_row(tmp_path: Path) -> None:
         "received_at": "2026-11-20 01:00:00",
         "source": event.source,
         "payload": event.payload,
+        "type": "track",
+        "event": "Signed Up",
+        "user_id": "42",
+        "anonymous_id": "",
+        "timestamp": "2026-11-20 02:30:00",
     }
+    assert native["timestamp"] is None  # unknown
+
+
+def as_written_before_the_standard_fields(file: Path) -> None:
+    """Rewrite an events file as dedup wrote it before the standard fields, sha256 included."""
+    with gzip.open(file, "rt", encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines]
+    old = {"event_id", "fingerprint", "content", "received_at", "source", "payload"}
+    data = "".join(json.dumps({k: v for k, v in row.items() if k in old}) + "\n" for row in rows)
+    file.write_bytes(gzip.compress(data.encode(), mtime=0))
+    path = file.with_name(file.name.replace(".jsonl.gz", ".manifest.json"))
+    document = json.loads(path.read_text())
+    document["sha256"] = hashlib.sha256(file.read_bytes()).hexdigest()
+    path.write_text(json.dumps(document))
+
+
+def test_a_file_written_before_the_standard_fields_reads_them_from_each_payload(
+    tmp_path: Path,
+) -> None:
+    archiver = FileArchiver(tmp_path)
+    page = {"type": "page", "name": "Pricing", "anonymousId": "a-1", "timestamp": "bad"}
+    events = [an_event(page, received_at=datetime(2026, 11, 20, 3, tzinfo=UTC))]
+    events += events_of_the_day(2)
+    manifest = archiver.write(EVENTS, events)
+    as_written_before_the_standard_fields(manifest.file)
+
+    read = list(archiver.read(archiver.verify(manifest.file).file))
+
+    assert read == events
+    assert read[0].standard == StandardFields(type="page", event="Pricing", anonymous_id="a-1")
 
 
 def test_duplicates_round_trip(tmp_path: Path) -> None:

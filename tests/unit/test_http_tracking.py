@@ -311,3 +311,17 @@ def test_an_analytics_js_retry_restamps_metadata_and_is_the_same_content(client,
     first, retry = queue.queued
     assert first.fingerprint == retry.fingerprint
     assert first.content == retry.content  # a retry, not a key conflict
+
+
+def test_a_tracked_message_is_queued_with_its_standard_fields_the_path_naming_its_type(
+    client, queue
+):
+    track = {"event": "Signed Up", "userId": 7, "timestamp": "2026-01-02T04:04:05+01:00"}
+    page = {"name": "Pricing", "anonymousId": "a-1"}
+    for path, body in (("/v1/t", track), ("/v1/page", page)):
+        assert client.post(path, json=body, headers=WEB).status_code == 200
+
+    signed_up, pricing = (event.standard for event in queue.queued)
+    assert (signed_up.type, signed_up.event, signed_up.user_id) == ("track", "Signed Up", "7")
+    assert signed_up.timestamp == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert (pricing.type, pricing.event, pricing.anonymous_id) == ("page", "Pricing", "a-1")

@@ -27,10 +27,31 @@ def test_events_survive_a_round_trip_through_json() -> None:
     assert events_from_message(wire) == events
 
 
-def test_a_message_is_a_list_of_rows_of_six_strings() -> None:
+def test_a_message_is_a_list_of_rows_of_eleven_strings() -> None:
     message = events_to_message([an_event(), an_event()])
 
-    assert all(len(row) == 6 and all(isinstance(v, str) for v in row) for row in message)
+    assert all(len(row) == 11 and all(isinstance(v, str) for v in row) for row in message)
+
+
+def test_the_standard_fields_travel_read_so_the_worker_parses_no_payload() -> None:
+    track = {"type": "track", "event": "Signed Up", "userId": 7, "timestamp": "2026-11-29T11:00Z"}
+    (row,) = events_to_message([an_event(track)])
+
+    assert row[6:] == ["track", "Signed Up", "7", "", "2026-11-29T11:00:00+00:00"]
+    row[7] = "not what the payload says"  # what the row carries is what the worker stores
+    (decoded,) = events_from_message([row])
+    assert decoded.standard.event == "not what the payload says"
+    assert decoded.standard.timestamp == datetime(2026, 11, 29, 11, 0, tzinfo=UTC)
+
+
+def test_a_row_from_an_api_older_than_the_standard_fields_takes_them_from_its_payload() -> None:
+    event = an_event({"type": "page", "name": "Home", "anonymousId": "a-1"})
+    legacy = events_to_message([event])[0][:6]
+
+    (decoded,) = events_from_message([legacy])
+
+    assert decoded == event
+    assert decoded.standard.event == "Home"
 
 
 def test_an_empty_message_holds_no_events() -> None:
@@ -47,12 +68,13 @@ def test_a_message_that_is_not_a_list_is_refused(obj: object) -> None:
     "mangle",
     [
         lambda row: row[:5],
+        lambda row: row[:7],
         lambda row: [*row, "extra"],
         tuple,
         lambda row: [None, *row[1:]],
         lambda row: [row[0], row[1], 7, *row[3:]],
     ],
-    ids=["too-short", "too-long", "not-a-list", "null-field", "number-field"],
+    ids=["too-short", "neither-shape", "too-long", "not-a-list", "null-field", "number-field"],
 )
 def test_a_row_of_the_wrong_shape_is_refused(mangle) -> None:
     with pytest.raises(ValueError, match="event 1"):
@@ -72,6 +94,8 @@ def test_a_row_of_the_wrong_shape_is_refused(mangle) -> None:
         (3, "yesterday"),
         (3, "2026-11-29 12:00:00+00:00"),
         (3, "2026-11-29T12:00:00Z"),
+        (10, "yesterday"),
+        (10, "2026-11-29T12:00:00Z"),
     ],
 )
 def test_a_field_not_in_its_exact_written_form_is_refused(index: int, value: str) -> None:

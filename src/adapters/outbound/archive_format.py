@@ -2,7 +2,9 @@
 
 A row is one JSON object per line, keyed by column name. FixedString digests are lowercase
 hex (raw bytes are not valid JSON text), DateTime is `YYYY-MM-DD HH:MM:SS` in UTC as
-JSONEachRow writes it, and `version` is left out of events: it is derived from event_id.
+JSONEachRow writes it, an unknown `timestamp` is null, and `version` is left out of events: it
+is derived from event_id. An events row without the standard fields (type, event, user_id,
+anonymous_id, timestamp: a file written before they existed) takes them from its payload.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dedup.domain.archive import ArchivedTable, ArchiveManifest, Record
 from dedup.domain.event import Event, EventId
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate, DuplicateKind
+from dedup.domain.standard_fields import StandardFields
 
 FORMAT = "dedup-archive/1"
 DATA_SUFFIX = ".jsonl.gz"
@@ -26,6 +29,33 @@ _MOMENT_LENGTH = len("2026-11-29 12:00:00")
 # msgspec, not json: rows are millions, and it is five to ten times faster either way.
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(dict[str, Any])
+
+
+class _TopLevel(msgspec.Struct, rename="camel"):
+    """The payload fields the standard ones are read from; msgspec skips the rest unparsed."""
+
+    type: Any = None
+    event: Any = None
+    name: Any = None
+    user_id: Any = None
+    anonymous_id: Any = None
+    timestamp: Any = None
+
+    def fields(self) -> StandardFields:
+        return StandardFields.of(
+            {
+                "type": self.type,
+                "event": self.event,
+                "name": self.name,
+                "userId": self.user_id,
+                "anonymousId": self.anonymous_id,
+                "timestamp": self.timestamp,
+            }
+        )
+
+
+# Ten times faster than json.loads of the whole payload, for files written before the columns.
+_STANDARD_OF_PAYLOAD = msgspec.json.Decoder(_TopLevel)
 
 
 def moment_text(value: datetime) -> str:
@@ -41,8 +71,9 @@ def moment_from(text: str) -> datetime:
 
 
 def line_from_record(record: Record) -> bytes:
-    row: dict[str, str]
+    row: dict[str, str | None]
     if isinstance(record, Event):
+        standard = record.standard
         row = {
             "event_id": str(record.event_id),
             "fingerprint": record.fingerprint.hex,
@@ -50,6 +81,11 @@ def line_from_record(record: Record) -> bytes:
             "received_at": moment_text(record.received_at),
             "source": record.source,
             "payload": record.payload,
+            "type": standard.type,
+            "event": standard.event,
+            "user_id": standard.user_id,
+            "anonymous_id": standard.anonymous_id,
+            "timestamp": _optional_moment(standard.timestamp),
         }
     else:
         row = {
@@ -73,6 +109,7 @@ def record_from_line(table: ArchivedTable, line: bytes) -> Record:
             received_at=moment_from(row["received_at"]),
             source=_text(row["source"]),
             payload=_text(row["payload"]),
+            standard=_standard(row),
         )
     if table is ArchivedTable.DUPLICATES:
         return Duplicate(
@@ -83,6 +120,19 @@ def record_from_line(table: ArchivedTable, line: bytes) -> Record:
             kind=DuplicateKind(row["kind"]),
         )
     raise ValueError(f"{table.value} is not archived to files")
+
+
+def _standard(row: dict[str, Any]) -> StandardFields:
+    if "type" not in row:
+        return _STANDARD_OF_PAYLOAD.decode(row["payload"]).fields()
+    timestamp = row["timestamp"]
+    return StandardFields(
+        type=_text(row["type"]),
+        event=_text(row["event"]),
+        user_id=_text(row["user_id"]),
+        anonymous_id=_text(row["anonymous_id"]),
+        timestamp=None if timestamp is None else moment_from(_text(timestamp)),
+    )
 
 
 def _text(value: Any) -> str:

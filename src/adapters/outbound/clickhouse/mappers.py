@@ -9,6 +9,7 @@ from uuid import UUID
 from dedup.domain.event import Event, EventId, Holder
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate, DuplicateKind
+from dedup.domain.standard_fields import StandardFields
 
 Row = tuple[Any, ...]
 _MAX_UINT64 = 2**64 - 1
@@ -34,11 +35,17 @@ def row_from_event(event: Event) -> Row:
         event.source,
         event.payload,
         version_of(event.event_id),
+        event.standard.type,
+        event.standard.event,
+        event.standard.user_id,
+        event.standard.anonymous_id,
+        None if event.standard.timestamp is None else utc(event.standard.timestamp),
     )
 
 
 def event_from_row(row: Row) -> Event:
-    event_id, fingerprint, content, received_at, source, payload, _version = row
+    (event_id, fingerprint, content, received_at, source, payload, _version) = row[:7]
+    kind, event, user_id, anonymous_id, timestamp = row[7:]
     return Event(
         event_id=EventId(event_id),
         fingerprint=EventFingerprint(fingerprint),
@@ -46,6 +53,13 @@ def event_from_row(row: Row) -> Event:
         received_at=utc(received_at),
         source=source,
         payload=payload,
+        standard=StandardFields(
+            type=kind,
+            event=event,
+            user_id=user_id,
+            anonymous_id=anonymous_id,
+            timestamp=None if timestamp is None else utc(timestamp),
+        ),
     )
 
 

@@ -55,7 +55,7 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _encoder(type_: ColumnType) -> Callable[[Any], bytes]:
+def _encoder(type_: ColumnType) -> Callable[[Any], bytes]:  # noqa: PLR0911 — one per type
     if fmt := _NUMBERS.get(type_):
         return struct.Struct(fmt).pack
     if type_ == STRING:
@@ -70,6 +70,9 @@ def _encoder(type_: ColumnType) -> Callable[[Any], bytes]:
     if isinstance(type_, Enum):
         items, fmt = dict(type_.items), _enum_format(type_)
         return lambda v: struct.pack(fmt, items[v])
+    if isinstance(type_, Nullable):
+        inner = _encoder(type_.inner)
+        return lambda v: b"\x01" if v is None else b"\x00" + inner(v)
     raise TypeError(f"no RowBinary encoder for {type_}")
 
 
@@ -78,7 +81,7 @@ def _too_long(value: bytes, size: int) -> bytes:
 
 
 def encode(types: Sequence[ColumnType | str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """Rows of Python values (str, bytes, UUID, aware datetime, int, enum name) as RowBinary."""
+    """Rows of Python values (str, bytes, UUID, aware datetime, int, enum, None) as RowBinary."""
     encoders = [_encoder(as_column_type(type_)) for type_ in types]
     out = bytearray()
     for row in rows:

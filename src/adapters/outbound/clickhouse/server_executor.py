@@ -9,7 +9,14 @@ from typing import Any
 from uuid import UUID
 
 from attrs import define, field
-from dedup.adapters.outbound.clickhouse.column_types import STRING, Array, ColumnType, column_type
+from dedup.adapters.outbound.clickhouse.column_types import (
+    STRING,
+    Array,
+    ColumnType,
+    LowCardinality,
+    Nullable,
+    column_type,
+)
 from dedup.adapters.outbound.clickhouse.errors import engine_error
 from dedup.adapters.outbound.clickhouse.executor import (
     Answer,
@@ -77,6 +84,8 @@ def server_query(statement: Statement) -> tuple[str, dict[str, Any] | None, list
 
 
 def _from_server(value: Any, type_: ColumnType) -> Any:
+    if isinstance(type_, Nullable | LowCardinality):
+        return None if value is None else _from_server(value, type_.inner)
     # strings_as_bytes hands every string back as bytes; only FixedString is meant as bytes.
     if type_ == STRING:
         return value.decode()

@@ -11,6 +11,7 @@ from dedup.adapters.outbound.clickhouse.column_types import (
     UUID_TYPE,
     Enum,
     FixedString,
+    Nullable,
 )
 from dedup.adapters.outbound.clickhouse.miniorm import Column, Table
 
@@ -35,6 +36,12 @@ EVENTS = Table(
         Column("source", STRING),
         Column("payload", STRING),
         Column("version", UINT64),
+        # The standard fields (migrations/0005): "" and NULL, unknown, in rows written before.
+        Column("type", STRING),
+        Column("event", STRING),
+        Column("user_id", STRING),
+        Column("anonymous_id", STRING),
+        Column("timestamp", Nullable(UTC_DATETIME)),
     ),
     engine="ReplacingMergeTree(version) PARTITION BY toYYYYMMDD(received_at) ORDER BY fingerprint",
 )
