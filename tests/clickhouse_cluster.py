@@ -1,0 +1,308 @@
+"""A ClickHouse 18.16 cluster of the tests' own: one ZooKeeper, two shards of two replicas.
+
+Everything on loopback, on ports nobody else uses (ZooKeeper 12181, native 19101-19104, HTTP
+18201-18204, interserver 19201-19204), with data and logs under /tmp/chcluster-*, wiped when
+it starts: the shared server on 9000/8123 is never touched. Debian's `zookeeper` package
+(scripts/ensure-cluster.sh) and `clickhouse-server` (scripts/ensure-clickhouse.sh) provide
+the binaries; each server gets a config file written here, ZooKeeper is started directly
+with its own zoo.cfg rather than through systemd.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field
+
+from tests.e2e.processes import wait_until
+
+CLUSTER = "chcluster"
+ROOT = Path("/tmp")
+ZOOKEEPER_PORT = 12181
+ZOOKEEPER_CLASSPATH = "/usr/share/java/zookeeper.jar:/etc/zookeeper/conf_example"
+SHARDS = 2
+REPLICAS = 2
+
+
+def _assert_free(*ports: int) -> None:
+    """Fail loudly when a port is taken: a leftover server must never pass for a new one."""
+    for port in ports:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                raise AssertionError(f"port {port} is in use: a leftover of an earlier run?")
+
+
+def _answers(port: int, request: bytes, expect: bytes) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(request)
+            return sock.recv(16).startswith(expect)
+    except OSError:
+        return False
+
+
+@define
+class ZooKeeper:
+    """A standalone ZooKeeper on 127.0.0.1:12181, data in /tmp/chcluster-zk."""
+
+    workdir: Path = ROOT / "chcluster-zk"
+    port: int = ZOOKEEPER_PORT
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        _assert_free(self.port)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        (self.workdir / "data").mkdir(parents=True)
+        config = self.workdir / "zoo.cfg"
+        config.write_text(
+            "tickTime=2000\n"
+            f"dataDir={self.workdir / 'data'}\n"
+            f"clientPort={self.port}\n"
+            "clientPortAddress=127.0.0.1\n"
+            "maxClientCnxns=0\n"
+            "admin.enableServer=false\n"
+            "4lw.commands.whitelist=ruok\n"
+        )
+        log = (self.workdir / "zookeeper.log").open("ab")
+        self.popen = subprocess.Popen(
+            [
+                "java",
+                "-Xmx256m",
+                "-cp",
+                ZOOKEEPER_CLASSPATH,
+                "org.apache.zookeeper.server.ZooKeeperServerMain",
+                str(config),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(
+            lambda: _answers(self.port, b"ruok", b"imok"), timeout=60, what="zookeeper (ruok)"
+        )
+
+    def stop(self) -> None:
+        _stop(self.popen)
+
+
+def _stop(popen: subprocess.Popen[bytes] | None, *, kill: bool = False) -> None:
+    if popen is None or popen.poll() is not None:
+        return
+    popen.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        popen.wait(30)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait(10)
+
+
+@define
+class ClickHouseNode:
+    """One clickhouse-server of the cluster: replica `replica` of shard `shard` (from 1)."""
+
+    shard: int
+    replica: int
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def index(self) -> int:
+        return (self.shard - 1) * REPLICAS + self.replica
+
+    @property
+    def name(self) -> str:
+        return f"s{self.shard}r{self.replica}"
+
+    @property
+    def tcp_port(self) -> int:
+        return 19100 + self.index
+
+    @property
+    def http_port(self) -> int:
+        return 18200 + self.index
+
+    @property
+    def interserver_port(self) -> int:
+        return 19200 + self.index
+
+    @property
+    def workdir(self) -> Path:
+        return ROOT / f"chcluster-ch{self.index}"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.tcp_port}"
+
+    def write_config(self, remote_servers: str) -> Path:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        for sub in ("data", "tmp", "user_files", "log"):
+            (self.workdir / sub).mkdir(parents=True)
+        (self.workdir / "users.xml").write_text(USERS_XML)
+        config = self.workdir / "config.xml"
+        config.write_text(
+            CONFIG_XML.format(
+                dir=self.workdir,
+                tcp_port=self.tcp_port,
+                http_port=self.http_port,
+                interserver_port=self.interserver_port,
+                remote_servers=remote_servers,
+                zookeeper_port=ZOOKEEPER_PORT,
+                shard=f"{self.shard:02d}",
+                replica=self.name,
+            )
+        )
+        return config
+
+    def start(self) -> None:
+        """Start the server on the files write_config left (its data kept across a restart)."""
+        log = (self.workdir / "log" / "stdout.log").open("ab")
+        self.popen = subprocess.Popen(
+            ["clickhouse-server", f"--config-file={self.workdir / 'config.xml'}"],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def ready(self) -> bool:
+        if self.popen is not None and self.popen.poll() is not None:
+            log = self.workdir / "log" / "clickhouse-server.err.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise AssertionError(f"clickhouse-server {self.name} exited: {tail}")
+        try:
+            url = f"http://127.0.0.1:{self.http_port}/ping"
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                return bool(answer.read().startswith(b"Ok"))
+        except OSError:
+            return False
+
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM (a clean shutdown), or with `kill` SIGKILL: a crash."""
+        _stop(self.popen, kill=kill)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """An answer from this node alone, over the native protocol."""
+        from clickhouse_driver import Client  # type: ignore[import-untyped]
+
+        client = Client(host="127.0.0.1", port=self.tcp_port, connect_timeout=5)
+        try:
+            return list(client.execute(sql))
+        finally:
+            client.disconnect()
+
+
+@define
+class ClickHouseCluster:
+    """ZooKeeper and SHARDS x REPLICAS clickhouse-servers named in `remote_servers` as CLUSTER."""
+
+    zookeeper: ZooKeeper = field(factory=ZooKeeper)
+    nodes: list[ClickHouseNode] = field(
+        factory=lambda: [
+            ClickHouseNode(shard=s, replica=r)
+            for s in range(1, SHARDS + 1)
+            for r in range(1, REPLICAS + 1)
+        ]
+    )
+    name: str = CLUSTER
+    started_in: float = 0.0  # seconds start() took, for the report
+
+    def remote_servers(self) -> str:
+        shards = []
+        for shard in range(1, SHARDS + 1):
+            replicas = "".join(
+                f"<replica><host>127.0.0.1</host><port>{node.tcp_port}</port></replica>"
+                for node in self.nodes
+                if node.shard == shard
+            )
+            shards.append(
+                f"<shard><internal_replication>true</internal_replication>{replicas}</shard>"
+            )
+        return f"<{self.name}>{''.join(shards)}</{self.name}>"
+
+    def start(self) -> None:
+        began = time.monotonic()
+        _assert_free(
+            *(p for n in self.nodes for p in (n.tcp_port, n.http_port, n.interserver_port))
+        )
+        self.zookeeper.start()
+        for node in self.nodes:
+            node.write_config(self.remote_servers())
+            node.start()
+        for node in self.nodes:
+            wait_until(node.ready, timeout=120, what=f"clickhouse-server {node.name}")
+        self.started_in = time.monotonic() - began
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        self.zookeeper.stop()
+
+    def url(self, database: str, *, user: str = "default", password: str = "") -> str:
+        """clickhouse://user:pass@every-node/database: the client fails over between them."""
+        hosts = ",".join(node.address for node in self.nodes)
+        return f"clickhouse://{user}:{password}@{hosts}/{database}"
+
+    def node(self, shard: int, replica: int) -> ClickHouseNode:
+        return next(n for n in self.nodes if (n.shard, n.replica) == (shard, replica))
+
+
+USERS_XML = """<?xml version="1.0"?>
+<yandex>
+    <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+    </users>
+    <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
+        <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time>
+    </interval></default></quotas>
+</yandex>
+"""
+
+CONFIG_XML = """<?xml version="1.0"?>
+<yandex>
+    <logger>
+        <level>warning</level>
+        <log>{dir}/log/clickhouse-server.log</log>
+        <errorlog>{dir}/log/clickhouse-server.err.log</errorlog>
+        <size>100M</size>
+        <count>2</count>
+    </logger>
+    <listen_host>127.0.0.1</listen_host>
+    <tcp_port>{tcp_port}</tcp_port>
+    <http_port>{http_port}</http_port>
+    <interserver_http_port>{interserver_port}</interserver_http_port>
+    <interserver_http_host>127.0.0.1</interserver_http_host>
+    <max_connections>512</max_connections>
+    <max_concurrent_queries>100</max_concurrent_queries>
+    <uncompressed_cache_size>268435456</uncompressed_cache_size>
+    <mark_cache_size>268435456</mark_cache_size>
+    <path>{dir}/data/</path>
+    <tmp_path>{dir}/tmp/</tmp_path>
+    <user_files_path>{dir}/user_files/</user_files_path>
+    <users_config>{dir}/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>UTC</timezone>
+    <remote_servers>{remote_servers}</remote_servers>
+    <zookeeper>
+        <node><host>127.0.0.1</host><port>{zookeeper_port}</port></node>
+        <session_timeout_ms>30000</session_timeout_ms>
+    </zookeeper>
+    <macros><shard>{shard}</shard><replica>{replica}</replica></macros>
+    <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+    <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
+    <max_session_timeout>3600</max_session_timeout>
+    <default_session_timeout>60</default_session_timeout>
+</yandex>
+"""
