@@ -93,6 +93,8 @@ class Stack:
     redis: RedisServer
     api: Process
     workers: list[Process] = field(factory=list)
+    clickhouse: str = CLICKHOUSE  # the server (or cluster) URL, without the database
+    cluster: str | None = None  # DEDUP_CLICKHOUSE_CLUSTER, when on a cluster
     _client: httpx.Client = field(factory=lambda: httpx.Client(timeout=10))
 
     # --- driving ---------------------------------------------------------------------------
@@ -136,7 +138,9 @@ class Stack:
 
     def accounting(self) -> Ledger:
         """What is stored now, read exactly (FINAL): pass it to assert_accounting_invariant."""
-        return Ledger.from_clickhouse(self.database, url=CLICKHOUSE)
+        return Ledger.from_clickhouse(
+            self.database, url=self.clickhouse + self.database, cluster=self.cluster
+        )
 
     def depth(self) -> tuple[int, int]:
         """(ready, unacked) messages of the events queue."""
@@ -164,7 +168,7 @@ class Stack:
         wait_until(drained, timeout=timeout, interval=0.5, what=f"queue {self.queue} to drain")
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        executor = server_executor_from_url(CLICKHOUSE)
+        executor = server_executor_from_url(self.clickhouse, cluster=self.cluster)
         try:
             return executor.query(Statement.text(sql))
         finally:
@@ -213,10 +217,11 @@ class Stack:
         self.redis.stop()
 
 
-def _drop_everything(database: str, queue: str) -> None:
+def _drop_everything(database: str, queue: str, clickhouse: str, cluster: str | None) -> None:
     try:
-        executor = server_executor_from_url(CLICKHOUSE)
-        executor.execute(Statement.text(f"DROP DATABASE IF EXISTS {ident(database)}"))
+        executor = server_executor_from_url(clickhouse)
+        on_cluster = f" ON CLUSTER {ident(cluster)}" if cluster else ""
+        executor.execute(Statement.text(f"DROP DATABASE IF EXISTS {ident(database)}{on_cluster}"))
         executor.close()
     except BackendUnavailableError:
         pass  # a fault test left the server down: its own finally brings it back
@@ -237,10 +242,21 @@ StackFactory = Callable[..., Stack]
 
 @pytest.fixture
 def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
-    """Build a stack: `make_stack(workers=1, concurrency=64, **extra_env)`."""
+    """Build a stack: `make_stack(workers=1, concurrency=64, **extra_env)`.
+
+    `clickhouse` (a URL without the database) and `cluster` put it on another ClickHouse,
+    e.g. the cluster tests' own (tests/clickhouse_cluster.py).
+    """
     stacks: list[Stack] = []
 
-    def make(*, workers: int = 1, concurrency: int = WORKER_THREADS, **extra: str) -> Stack:
+    def make(
+        *,
+        workers: int = 1,
+        concurrency: int = WORKER_THREADS,
+        clickhouse: str = CLICKHOUSE,
+        cluster: str | None = None,
+        **extra: str,
+    ) -> Stack:
         tag = f"e2e{uuid.uuid4().hex[:10]}"
         database, queue = f"dedup_{tag}", f"dedup.{tag}.events"
         workdir = tmp_path / tag
@@ -248,7 +264,8 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         redis = RedisServer(port=free_port(), workdir=workdir)
         redis.start()
         env = clean_environment(
-            DEDUP_CLICKHOUSE_URL=f"{CLICKHOUSE}{database}",
+            DEDUP_CLICKHOUSE_URL=f"{clickhouse}{database}",
+            **({"DEDUP_CLICKHOUSE_CLUSTER": cluster} if cluster else {}),
             DEDUP_REDIS_URL=redis.url,
             DEDUP_BROKER_URL=BROKER,
             DEDUP_QUEUE_NAME=queue,
@@ -268,6 +285,8 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
             workdir=workdir,
             redis=redis,
             api=api,
+            clickhouse=clickhouse,
+            cluster=cluster,
         )
         stacks.append(stack)
         wait_ready(stack.base_url, api)
@@ -278,7 +297,7 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
     yield make
     for stack in stacks:
         stack.stop()
-        _drop_everything(stack.database, stack.queue)
+        _drop_everything(stack.database, stack.queue, stack.clickhouse, stack.cluster)
         # The logs stay under tmp_path (pytest keeps the last few runs) for a failure's sake.
 
 
