@@ -39,13 +39,17 @@ def _assert_free(*ports: int) -> None:
                 raise AssertionError(f"port {port} is in use: a leftover of an earlier run?")
 
 
-def _answers(port: int, request: bytes, expect: bytes) -> bool:
+def _reply(port: int, request: bytes) -> bytes:
+    """What a four-letter-word command gets from ZooKeeper; b"" when nothing answers."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
             sock.sendall(request)
-            return sock.recv(16).startswith(expect)
+            chunks = []
+            while chunk := sock.recv(4096):
+                chunks.append(chunk)
+            return b"".join(chunks)
     except OSError:
-        return False
+        return b""
 
 
 @define
@@ -68,7 +72,7 @@ class ZooKeeper:
             "clientPortAddress=127.0.0.1\n"
             "maxClientCnxns=0\n"
             "admin.enableServer=false\n"
-            "4lw.commands.whitelist=ruok\n"
+            "4lw.commands.whitelist=srvr\n"
         )
         log = (self.workdir / "zookeeper.log").open("ab")
         self.popen = subprocess.Popen(
@@ -84,9 +88,12 @@ class ZooKeeper:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_until(
-            lambda: _answers(self.port, b"ruok", b"imok"), timeout=60, what="zookeeper (ruok)"
-        )
+        # `srvr` names the mode only once the server serves sessions ("ruok" says imok
+        # earlier, and an 18.16 server that meets a ZooKeeper not serving yet can crash).
+        wait_until(self.serving, timeout=60, what="zookeeper serving (srvr)")
+
+    def serving(self) -> bool:
+        return b"Mode: standalone" in _reply(self.port, b"srvr")
 
     def stop(self) -> None:
         _stop(self.popen)
@@ -239,9 +246,13 @@ class ClickHouseCluster:
         self.started_in = time.monotonic() - began
 
     def stop(self) -> None:
+        """Stop every process; the data goes, the logs stay for a failure's sake."""
         for node in self.nodes:
             node.stop()
         self.zookeeper.stop()
+        for node in self.nodes:
+            shutil.rmtree(node.workdir / "data", ignore_errors=True)
+        shutil.rmtree(self.zookeeper.workdir / "data", ignore_errors=True)
 
     def url(self, database: str, *, user: str = "default", password: str = "") -> str:
         """clickhouse://user:pass@every-node/database: the client fails over between them."""
