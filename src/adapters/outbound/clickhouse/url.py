@@ -6,6 +6,7 @@ Several hosts fail over: the client connects to the first that answers, in the o
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from attrs import frozen
@@ -92,17 +93,20 @@ def parse_chdb_url(url: str) -> ChdbUrl:
     return ChdbUrl(path=unquote(path), database=database)
 
 
+def _server_executor(server: ServerUrl, **options: Any) -> ServerExecutor:
+    return ServerExecutor(
+        host=server.host,
+        port=server.port,
+        user=server.user,
+        password=server.password,
+        alt_hosts=server.alt_hosts_spec,
+        **options,
+    )
+
+
 def server_executor_from_url(url: str, *, cluster: str | None = None) -> ServerExecutor:
     """The writer's connection; on a cluster, with the settings that keep a shard consistent."""
-    parsed = parse_server_url(url)
-    return ServerExecutor(
-        host=parsed.host,
-        port=parsed.port,
-        user=parsed.user,
-        password=parsed.password,
-        alt_hosts=parsed.alt_hosts_spec,
-        settings=CLUSTER_SETTINGS if cluster else {},
-    )
+    return _server_executor(parse_server_url(url), settings=CLUSTER_SETTINGS if cluster else {})
 
 
 def chdb_executor_from_url(url: str) -> ChdbExecutor:
@@ -115,14 +119,7 @@ def query_executor_from_url(url: str) -> Executor:
         parsed = parse_chdb_url(url)
         return ChdbExecutor(path=parsed.path, database=parsed.database)
     server = parse_server_url(url)
-    return ServerExecutor(
-        host=server.host,
-        port=server.port,
-        user=server.user,
-        password=server.password,
-        database=server.database,
-        alt_hosts=server.alt_hosts_spec,
-    )
+    return _server_executor(server, database=server.database)
 
 
 def executor_from_url(url: str, cluster: str | None = None) -> Executor:
