@@ -247,6 +247,9 @@ class ClickHouseCluster:
 
     def stop(self) -> None:
         """Stop every process; the data goes, the logs stay for a failure's sake."""
+        for node in self.nodes:  # all at once: each may take a while to shut down
+            if node.popen is not None and node.popen.poll() is None:
+                node.popen.terminate()
         for node in self.nodes:
             node.stop()
         self.zookeeper.stop()
