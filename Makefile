@@ -8,7 +8,7 @@ STACK_ENV := DEDUP_CLICKHOUSE_URL=clickhouse://default:@127.0.0.1:9000/dedup \
 	DEDUP_REDIS_URL=redis://127.0.0.1:6379/0 \
 	DEDUP_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: install run run-stack services browser migrate test unit integration e2e lint format bench bench-lookup bench-publish clean
+.PHONY: install run run-stack services cluster browser migrate test unit integration e2e lint format bench bench-lookup bench-publish clean
 
 # mypy reads the package as build/typecheck/dedup (pyproject's [tool.mypy] says why).
 install: $(STAMP)
@@ -32,6 +32,10 @@ run-stack: install services
 services:
 	scripts/ensure-services.sh
 
+## cluster: ZooKeeper for the tests' own ClickHouse cluster (pytest -m cluster starts it)
+cluster:
+	scripts/ensure-cluster.sh
+
 ## browser: Debian's chromium, for the live page's browser test
 browser:
 	scripts/ensure-chromium.sh
@@ -45,7 +49,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install services browser lint
+test: install services cluster browser lint
 	$(BIN)/pytest -q
 
 unit: install

@@ -38,8 +38,11 @@ class Ledger:
         )
 
     @classmethod
-    def from_clickhouse(cls, database: str, *, url: str = CLICKHOUSE_URL) -> Ledger:
-        executor = server_executor_from_url(url)
+    def from_clickhouse(
+        cls, database: str, *, url: str = CLICKHOUSE_URL, cluster: str | None = None
+    ) -> Ledger:
+        """Read through the Distributed tables on a cluster, as the writer reads (in order)."""
+        executor = server_executor_from_url(url, cluster=cluster)
         try:
             inspector = ClickHouseInspector(executor=executor, database=database)
             return cls.of(inspector.events(), inspector.duplicates())

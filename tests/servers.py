@@ -15,6 +15,6 @@ BROKER_URL = os.environ.get("TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:567
 RABBITMQ_API_URL = os.environ.get("TEST_RABBITMQ_API_URL") or None
 
 
-def clickhouse_url(database: str) -> str:
-    """The ClickHouse URL naming `database`."""
-    return f"{CLICKHOUSE_URL.rstrip('/')}/{database}"
+def clickhouse_url(database: str, *, server: str = CLICKHOUSE_URL) -> str:
+    """The URL naming `database` on `server` (the tests' ClickHouse unless told another)."""
+    return f"{server.rstrip('/')}/{database}"

@@ -66,8 +66,9 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clickhouse_url = providers.Callable(lambda s: s.clickhouse, settings)
+    clickhouse_cluster = providers.Callable(lambda s: s.clickhouse_cluster, settings)
     clickhouse_executor = providers.Resource(
-        closing, providers.Callable(executor_from_url, clickhouse_url)
+        closing, providers.Callable(executor_from_url, clickhouse_url, cluster=clickhouse_cluster)
     )
     clickhouse_database = providers.Callable(database_from_url, clickhouse_url)
     window_seconds = providers.Callable(seconds, settings.provided.window)
@@ -78,6 +79,7 @@ class Container(containers.DeclarativeContainer):
             executor=clickhouse_executor,
             database=clickhouse_database,
             window_seconds=window_seconds,
+            cluster=clickhouse_cluster,
         ),
         chdb=providers.Singleton(
             ChdbEventRepository,
@@ -91,7 +93,7 @@ class Container(containers.DeclarativeContainer):
         executor=clickhouse_executor,
         directory=providers.Callable(migrations_folder, settings.provided.migrations_dir),
         database=clickhouse_database,
-        cluster=settings.provided.clickhouse_cluster,
+        cluster=clickhouse_cluster,
     )
     inspector = providers.Factory(
         ClickHouseInspector, executor=clickhouse_executor, database=clickhouse_database
@@ -188,7 +190,10 @@ class Container(containers.DeclarativeContainer):
     )
 
     partition_store = providers.Singleton(
-        ClickHousePartitionStore, executor=clickhouse_executor, database=clickhouse_database
+        ClickHousePartitionStore,
+        executor=clickhouse_executor,
+        database=clickhouse_database,
+        cluster=clickhouse_cluster,
     )
     late_journal = providers.Singleton(
         ClickHouseLateJournal, executor=clickhouse_executor, database=clickhouse_database

@@ -105,6 +105,8 @@ class Stack:
     api: Process
     broker: Broker = SHARED_BROKER
     workers: list[Process] = field(factory=list)
+    clickhouse: str = CLICKHOUSE_URL  # the server (or cluster) URL, without the database
+    cluster: str | None = None  # DEDUP_CLICKHOUSE_CLUSTER, when on a cluster
     _client: httpx.Client = field(factory=lambda: httpx.Client(timeout=10))
 
     # --- driving ---------------------------------------------------------------------------
@@ -148,7 +150,11 @@ class Stack:
 
     def accounting(self) -> Ledger:
         """What is stored now, read exactly (FINAL): pass it to assert_accounting_invariant."""
-        return Ledger.from_clickhouse(self.database, url=CLICKHOUSE_URL)
+        return Ledger.from_clickhouse(
+            self.database,
+            url=clickhouse_url(self.database, server=self.clickhouse),
+            cluster=self.cluster,
+        )
 
     def depth(self) -> tuple[int, int]:
         """(ready, unacked) messages of the events queue."""
@@ -176,7 +182,7 @@ class Stack:
         wait_until(drained, timeout=timeout, interval=0.5, what=f"queue {self.queue} to drain")
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        executor = server_executor_from_url(CLICKHOUSE_URL)
+        executor = server_executor_from_url(self.clickhouse, cluster=self.cluster)
         try:
             return executor.query(Statement.text(sql))
         finally:
@@ -225,11 +231,16 @@ class Stack:
         self.redis.stop()
 
 
-def _drop_everything(database: str, queue: str, broker: str) -> None:
+def _drop_everything(
+    database: str, queue: str, broker: str, clickhouse: str, cluster: str | None
+) -> None:
+    # A cluster is the tests' own and goes, data and all, when the session ends (dropping
+    # replicated tables one ZooKeeper node at a time takes minutes after a load).
     try:
-        executor = server_executor_from_url(CLICKHOUSE_URL)
-        executor.execute(Statement.text(f"DROP DATABASE IF EXISTS {ident(database)}"))
-        executor.close()
+        if cluster is None:
+            executor = server_executor_from_url(clickhouse)
+            executor.execute(Statement.text(f"DROP DATABASE IF EXISTS {ident(database)}"))
+            executor.close()
     except BackendUnavailableError:
         pass  # a fault test left the server down: its own finally brings it back
     try:
@@ -249,7 +260,11 @@ StackFactory = Callable[..., Stack]
 
 @pytest.fixture
 def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
-    """Build a stack: `make_stack(workers=1, concurrency=64, broker=SHARED_BROKER, **extra_env)`."""
+    """Build a stack: `make_stack(workers=1, concurrency=64, broker=SHARED_BROKER, **extra_env)`.
+
+    `clickhouse` (a URL without the database) and `cluster` put it on another ClickHouse,
+    e.g. the cluster tests' own (tests/clickhouse_cluster.py).
+    """
     stacks: list[Stack] = []
 
     def make(
@@ -257,6 +272,8 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         workers: int = 1,
         concurrency: int = WORKER_THREADS,
         broker: Broker = SHARED_BROKER,
+        clickhouse: str = CLICKHOUSE_URL,
+        cluster: str | None = None,
         **extra: str,
     ) -> Stack:
         tag = f"e2e{uuid.uuid4().hex[:10]}"
@@ -266,7 +283,8 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         redis = RedisServer(port=free_port(), workdir=workdir)
         redis.start()
         settings = {
-            "DEDUP_CLICKHOUSE_URL": clickhouse_url(database),
+            "DEDUP_CLICKHOUSE_URL": clickhouse_url(database, server=clickhouse),
+            **({"DEDUP_CLICKHOUSE_CLUSTER": cluster} if cluster else {}),
             "DEDUP_REDIS_URL": redis.url,
             "DEDUP_BROKER_URL": broker.url,
             "DEDUP_QUEUE_NAME": queue,
@@ -290,6 +308,8 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
             redis=redis,
             api=api,
             broker=broker,
+            clickhouse=clickhouse,
+            cluster=cluster,
         )
         stacks.append(stack)
         wait_ready(stack.base_url, api)
@@ -300,7 +320,9 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
     yield make
     for stack in stacks:
         stack.stop()
-        _drop_everything(stack.database, stack.queue, stack.broker.url)
+        _drop_everything(
+            stack.database, stack.queue, stack.broker.url, stack.clickhouse, stack.cluster
+        )
         # The logs stay under tmp_path (pytest keeps the last few runs) for a failure's sake.
 
 

@@ -99,6 +99,8 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     database: str
     window_seconds: int
     clock: Callable[[], datetime] = utc_now
+    # DEDUP_CLICKHOUSE_CLUSTER: the tables are Distributed over shards (cluster_schema.py).
+    cluster: str | None = None
 
     @classmethod
     def from_url(
@@ -145,7 +147,9 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     ) -> dict[EventFingerprint, list[Contender]]:
         if not fingerprints:
             return {}
-        if written_after is None:
+        if written_after is None or self.cluster:
+            # On a cluster the parts are every shard's own (system.parts of one server knows
+            # its shard only): the whole window is searched, through the Distributed table.
             return self._contested(fingerprints, parts=None)
         # Only the parts written since the mark (a part is stamped when its insert or merge
         # commits). A merge that replaces one of them before the query reads would hide its

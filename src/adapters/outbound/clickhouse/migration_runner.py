@@ -9,6 +9,10 @@ from datetime import UTC, datetime
 from importlib.resources.abc import Traversable
 
 from attrs import define, frozen
+from dedup.adapters.outbound.clickhouse.cluster_schema import (
+    cluster_statements,
+    schema_migrations_sql,
+)
 from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident, select
 from dedup.adapters.outbound.clickhouse.tables import SCHEMA_MIGRATIONS
@@ -109,6 +113,18 @@ class MigrationRunner:
         on_cluster = f"ON CLUSTER {ident(self.cluster)}" if self.cluster else ""
         return sql.replace("{database}", ident(self.database)).replace("{on_cluster}", on_cluster)
 
+    def statements(self, sql: str) -> list[str]:
+        """What runs for one statement of a file: itself, or its cluster layout, rendered."""
+        if not self.cluster:
+            return [self.render(sql)]
+        laid_out = cluster_statements(sql, cluster=self.cluster, database=self.database)
+        return [self.render(statement) for statement in laid_out]
+
+    def _apply(self, sqls: tuple[str, ...]) -> None:
+        for sql in sqls:
+            for statement in self.statements(sql):
+                self.executor.execute(Statement.text(statement))
+
     def up(self) -> list[str]:
         """Apply every pending migration in order; the names of the files applied."""
         migrations = self.migrations()  # before the database is touched: no files, no change
@@ -117,8 +133,7 @@ class MigrationRunner:
         done: list[str] = []
         for migration in migrations:
             if migration.version not in applied:
-                for sql in migration.up:
-                    self.executor.execute(Statement.text(self.render(sql)))
+                self._apply(migration.up)
                 self._record(migration, applied=True)
                 done.append(migration.file)
         return done
@@ -131,8 +146,7 @@ class MigrationRunner:
         done: list[str] = []
         for version in sorted(applied, reverse=True)[:steps]:
             migration = by_version[version]
-            for sql in migration.down:
-                self.executor.execute(Statement.text(self.render(sql)))
+            self._apply(migration.down)
             self._record(migration, applied=False)
             done.append(migration.file)
         return done
@@ -156,9 +170,12 @@ class MigrationRunner:
         self.executor.execute(
             Statement.text(f"CREATE DATABASE IF NOT EXISTS {ident(self.database)} {on_cluster}")
         )
-        self.executor.execute(
-            Statement.text(SCHEMA_MIGRATIONS.create_sql(self.database, on_cluster=on_cluster))
+        records = (
+            schema_migrations_sql(self.database, on_cluster)
+            if self.cluster
+            else SCHEMA_MIGRATIONS.create_sql(self.database, on_cluster=on_cluster)
         )
+        self.executor.execute(Statement.text(records))
 
     def _records(self) -> dict[int, str]:
         """Applied versions and their checksums: the newest row per version decides."""

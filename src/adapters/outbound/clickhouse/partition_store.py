@@ -12,6 +12,7 @@ from datetime import datetime
 
 from attrs import define
 from dedup.adapters.outbound.clickhouse import tables
+from dedup.adapters.outbound.clickhouse.cluster_schema import LOCAL_SUFFIX
 from dedup.adapters.outbound.clickhouse.column_types import STRING, UINT64
 from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.mappers import (
@@ -80,8 +81,12 @@ class ClickHousePartitionStore(PartitionStore, RestoreTarget):
     executor: Executor
     database: str
     page_rows: int = 50_000
+    # DEDUP_CLICKHOUSE_CLUSTER: the rows live in each shard's `<table>_local` (cluster_schema).
+    cluster: str | None = None
 
     def partitions(self, table: ArchivedTable) -> list[Partition]:
+        if self.cluster:
+            return self._cluster_partitions(table)
         parts = tables.SYSTEM_PARTS
         query = select("system", parts, "partition_id").where(
             eq(parts["database"], self.database),
@@ -127,15 +132,33 @@ class ClickHousePartitionStore(PartitionStore, RestoreTarget):
                 yield from_row(row)
 
     def drop(self, partition: Partition) -> None:
-        table = _TABLES[partition.table]
+        """Drop the partition; on a cluster from every shard's own table (ON CLUSTER)."""
+        name = _TABLES[partition.table].name
+        target = qualified(self.database, name)
+        if self.cluster:
+            target = (
+                f"{qualified(self.database, name + LOCAL_SUFFIX)} ON CLUSTER {ident(self.cluster)}"
+            )
         self.executor.execute(
             Statement(
                 (
-                    f"ALTER TABLE {qualified(self.database, table.name)} DROP PARTITION ID ",
+                    f"ALTER TABLE {target} DROP PARTITION ID ",
                     Param(partition.partition_id, STRING),
                 )
             )
         )
+
+    def _cluster_partitions(self, table: ArchivedTable) -> list[Partition]:
+        """The days (or weeks) holding rows on any shard, read through the Distributed table.
+
+        One server's system.parts lists its own shard only, so the partition key is read from
+        the rows themselves: one column of the table, scanned once per archive run.
+        """
+        day = "toMonday(`received_at`)" if _DAYS[table] == 7 else "toDate(`received_at`)"
+        sql = f"SELECT DISTINCT {day} FROM {qualified(self.database, _TABLES[table].name)}"
+        days = [row[0] for row in self.executor.query(Statement.text(sql))]
+        found = [Partition(table=table, start=start, days=_DAYS[table]) for start in days]
+        return sorted(found, key=lambda p: p.start)
 
     def restore(self, records: Sequence[Record]) -> int:
         events = {r.event_id: r for r in records if isinstance(r, Event)}

@@ -104,6 +104,8 @@ class ServerExecutor(Executor):
     password: str = ""
     database: str = "default"  # where a name a statement leaves unqualified is looked up
     connect_timeout: float = 5.0
+    alt_hosts: str = ""  # "h2:9000,h3:9000": where the client fails over to, in order
+    settings: Mapping[str, int | str] = field(factory=dict)  # sent with every statement
     _client: Any = field(default=None, init=False)
     # One connection, not safe to share: the readiness probe and the writer take turns.
     _lock: threading.RLock = field(factory=threading.RLock, init=False)
@@ -120,7 +122,8 @@ class ServerExecutor(Executor):
                 password=self.password,
                 database=self.database,
                 connect_timeout=self.connect_timeout,
-                settings={"strings_as_bytes": True},
+                settings={**self.settings, "strings_as_bytes": True},
+                **({"alt_hosts": self.alt_hosts} if self.alt_hosts else {}),
             )
         return self._client
 

@@ -1,7 +1,12 @@
-"""Connection URLs: clickhouse://user:password@host:port/database and chdb://path[?database=]."""
+"""Connection URLs: clickhouse://user:password@host:port[,host:port...]/database, chdb://path.
+
+Several hosts fail over: the client connects to the first that answers, in the order given
+(clickhouse-driver's alt_hosts), and to the next when that one goes away.
+"""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from attrs import frozen
@@ -11,6 +16,22 @@ from dedup.adapters.outbound.clickhouse.server_executor import ServerExecutor
 
 DEFAULT_DATABASE = "dedup"
 
+# On a cluster (DEDUP_CLICKHOUSE_CLUSTER), every statement of the writer's connection runs with
+# these (all exist on 18.16). An INSERT into a Distributed table returns only once each shard
+# has its rows (insert_distributed_sync). Reads and writes of a shard go to the same replica:
+# the first one alive in the cluster's <remote_servers> order (in_order), never the server
+# the client happens to be connected to (prefer_localhost_replica=0), and never skipped for
+# replication delay, so a lookup that decides exactly-once reads the replica that took the
+# writes before it. A quorum (insert_quorum) would also survive losing that replica before it
+# replicated, but 18.16 refuses a quorum INSERT while another is in flight on the shard
+# (code 286: every concurrent worker batch would fail); see docs/operations.md.
+CLUSTER_SETTINGS: dict[str, int | str] = {
+    "insert_distributed_sync": 1,
+    "load_balancing": "in_order",
+    "prefer_localhost_replica": 0,
+    "max_replica_delay_for_distributed_queries": 0,
+}
+
 
 @frozen
 class ServerUrl:
@@ -19,6 +40,22 @@ class ServerUrl:
     user: str
     password: str
     database: str
+    alt_hosts: tuple[tuple[str, int], ...] = ()  # the other hosts, tried in order
+
+    @property
+    def alt_hosts_spec(self) -> str:
+        """The other hosts as clickhouse-driver's `alt_hosts` ("h2:9000,h3:9000")."""
+        return ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.alt_hosts)
+
+
+def _host(text: str, url: str) -> tuple[str, int]:
+    """`host`, `host:port` or `[v6]:port` of a URL's host list."""
+    parts = urlsplit(f"//{text}")
+    try:
+        port = parts.port or 9000
+    except ValueError as exc:
+        raise ValueError(f"bad port in {text!r} of {url!r}") from exc
+    return parts.hostname or "127.0.0.1", port
 
 
 @frozen
@@ -31,12 +68,17 @@ def parse_server_url(url: str) -> ServerUrl:
     parts = urlsplit(url)
     if parts.scheme != "clickhouse":
         raise ValueError(f"not a clickhouse:// URL: {url!r}")
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    hosts = [_host(text, url) for text in hostlist.split(",") if text] or [("127.0.0.1", 9000)]
+    (host, port), *alt_hosts = hosts
     return ServerUrl(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 9000,
-        user=unquote(parts.username or "default"),
-        password=unquote(parts.password or ""),
+        host=host,
+        port=port,
+        user=unquote(user or "default"),
+        password=unquote(password),
         database=unquote(parts.path.lstrip("/")) or DEFAULT_DATABASE,
+        alt_hosts=tuple(alt_hosts),
     )
 
 
@@ -51,29 +93,39 @@ def parse_chdb_url(url: str) -> ChdbUrl:
     return ChdbUrl(path=unquote(path), database=database)
 
 
-def server_executor_from_url(url: str, *, database: str = "default") -> ServerExecutor:
-    parsed = parse_server_url(url)
+def _server_executor(server: ServerUrl, **options: Any) -> ServerExecutor:
     return ServerExecutor(
-        host=parsed.host,
-        port=parsed.port,
-        user=parsed.user,
-        password=parsed.password,
-        database=database,
+        host=server.host,
+        port=server.port,
+        user=server.user,
+        password=server.password,
+        alt_hosts=server.alt_hosts_spec,
+        **options,
     )
+
+
+def server_executor_from_url(
+    url: str, *, database: str = "default", cluster: str | None = None
+) -> ServerExecutor:
+    """A server connection; on a cluster, with the settings that keep a shard consistent."""
+    settings = CLUSTER_SETTINGS if cluster else {}
+    return _server_executor(parse_server_url(url), database=database, settings=settings)
 
 
 def chdb_executor_from_url(url: str, *, database: str = "default") -> ChdbExecutor:
     return ChdbExecutor(path=parse_chdb_url(url).path, database=database)
 
 
-def executor_from_url(url: str, *, database: str = "default") -> Executor:
+def executor_from_url(
+    url: str, *, database: str = "default", cluster: str | None = None
+) -> Executor:
     """The executor the URL's scheme names; a name a statement leaves unqualified is `database`'s.
 
     The writer stays in "default", which exists before any migration made the URL's database.
     """
     if url.startswith("chdb://"):
-        return chdb_executor_from_url(url, database=database)
-    return server_executor_from_url(url, database=database)
+        return chdb_executor_from_url(url, database=database)  # one process: never a cluster
+    return server_executor_from_url(url, database=database, cluster=cluster)
 
 
 def database_from_url(url: str) -> str:
