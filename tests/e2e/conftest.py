@@ -28,6 +28,7 @@ from tests.accounting import Ledger
 from tests.e2e.processes import wait_until
 from tests.redis_server import RedisServer
 from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL
+from tests.tcp_proxy import TcpProxy
 
 CLICKHOUSE = CLICKHOUSE_URL
 BROKER = BROKER_URL
@@ -111,9 +112,13 @@ class Stack:
             self.base_url + path, json=payload, headers=dict(headers or {}), timeout=timeout
         )
 
-    def start_worker(self, *, concurrency: int = WORKER_THREADS) -> Process:
+    def start_worker(
+        self, *, concurrency: int = WORKER_THREADS, broker_url: str | None = None
+    ) -> Process:
+        """A worker; `broker_url` gives it another way to the broker than the API's."""
+        env = self.env if broker_url is None else self.env | {"DEDUP_BROKER_URL": broker_url}
         worker = Process.start(
-            "worker", "--concurrency", str(concurrency), env=self.env, cwd=self.workdir
+            "worker", "--concurrency", str(concurrency), env=env, cwd=self.workdir
         )
         self.workers.append(worker)
         # Celery says "<name> ready." once it consumes; a count of consumers could not tell
@@ -254,9 +259,11 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
             DEDUP_QUEUE_NAME=queue,
             DEDUP_DATA_DIR=str(workdir / "var"),
             # The stored filter answers a second after start, so every test runs through it.
-            **{"DEDUP_FILTER_SETTLE": "1s", "DEDUP_FILTER_MIB": "4"}
-            | {f"DEDUP_{key.upper()}": value for key, value in extra.items()},
+            DEDUP_FILTER_SETTLE="1s",
+            DEDUP_FILTER_MIB="4",
         )
+        # An extra setting may replace a default (broker_url=... puts the API behind a relay).
+        env.update({f"DEDUP_{key.upper()}": value for key, value in extra.items()})
         dedup("migrate", "up", env=env, cwd=workdir)
         port = free_port()
         api = Process.start("serve", "--port", str(port), env=env, cwd=workdir)
@@ -280,6 +287,33 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         stack.stop()
         _drop_everything(stack.database, stack.queue)
         # The logs stay under tmp_path (pytest keeps the last few runs) for a failure's sake.
+
+
+Relay = Callable[[str], TcpProxy]
+
+
+@pytest.fixture
+def relay() -> Iterator[Relay]:
+    """relay(url): a TcpProxy in front of the server `url` names; all stopped after the test."""
+    started: list[TcpProxy] = []
+
+    def start(url: str) -> TcpProxy:
+        address = urlsplit(url)
+        proxy = TcpProxy((address.hostname or "127.0.0.1", address.port or 5672)).start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+def relayed(url: str, proxy: TcpProxy) -> str:
+    """`url` with its host and port replaced by the relay's."""
+    address = urlsplit(url)
+    netloc = address.netloc.rsplit("@", 1)
+    where = f"127.0.0.1:{proxy.port}"
+    return address._replace(netloc=f"{netloc[0]}@{where}" if len(netloc) == 2 else where).geturl()
 
 
 @pytest.fixture
