@@ -23,6 +23,7 @@ from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident
 from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from dedup.domain.errors import BackendUnavailableError
 from kombu import Connection
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.accounting import Ledger
 from tests.e2e.processes import wait_until
@@ -33,6 +34,17 @@ from tests.tcp_proxy import TcpProxy
 CLICKHOUSE = CLICKHOUSE_URL
 BROKER = BROKER_URL
 WORKER_THREADS = 64
+
+# The browser tests drive Debian's chromium (scripts/ensure-chromium.sh, run by `make test`)
+# with Playwright; Playwright's own browser download is never used.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 def _rabbitmq_api_counts(api: str, queue: str) -> tuple[int, int] | None:
@@ -287,6 +299,18 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         stack.stop()
         _drop_everything(stack.database, stack.queue)
         # The logs stay under tmp_path (pytest keeps the last few runs) for a failure's sake.
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh (make test does)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
 
 
 Relay = Callable[[str], TcpProxy]

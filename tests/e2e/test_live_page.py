@@ -1,7 +1,6 @@
 """The live page in headless Chromium: it follows what an embedded `dedup serve` is sent.
 
-The browser is Debian's chromium (scripts/ensure-chromium.sh, run by `make test`), driven by
-Playwright; Playwright's own browser download is never used.
+The browser is Debian's chromium (the `browser` fixture of tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
@@ -14,32 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 from bench.processes import Process, clean_environment, free_port, wait_ready
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 # The page refreshes every 2 s; the embedded queue stores within a fraction of that.
 WITHIN_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh (make test does)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
