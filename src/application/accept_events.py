@@ -30,17 +30,31 @@ class AcceptEvents:
         source: str,
         key: str | None = None,
         batch: bool = False,
+        keys: Sequence[str | None] | None = None,
+        resent_fields: frozenset[str] = frozenset(),
     ) -> list[EventId]:
-        """Queue the payloads; a request key names item i of a batch as `key/i`."""
+        """Queue the payloads; a request key names item i of a batch as `key/i`.
+
+        `keys`, when given, are the items' own identities (None: the item's content), as a
+        protocol with a message id names them; `resent_fields` are the fields its clients
+        restamp on a retry, left out of the content like the ignored fields.
+        """
+        if keys is not None and len(keys) != len(payloads):
+            raise ValueError("one key per payload: keys and payloads differ in length")
         received_at = self.clock().replace(microsecond=0)  # ClickHouse DateTime is whole seconds
+        ignore = self.ignore_fields | resent_fields if resent_fields else self.ignore_fields
         events = [
             Event.accept(
                 payload,
                 event_id=self.new_id(),
                 received_at=received_at,
                 source=source,
-                ignore=self.ignore_fields,
-                key=self._key(payload, request_key=key, index=index, batch=batch),
+                ignore=ignore,
+                key=(
+                    keys[index]
+                    if keys is not None
+                    else self._key(payload, request_key=key, index=index, batch=batch)
+                ),
             )
             for index, payload in enumerate(payloads)
         ]

@@ -14,6 +14,7 @@ from dedup.adapters.inbound.http.errors import EXCEPTION_HANDLERS
 from dedup.adapters.inbound.http.events_controller import EventsController
 from dedup.adapters.inbound.http.health_controller import HealthController, Readiness
 from dedup.adapters.inbound.http.query_controller import QueryController
+from dedup.adapters.inbound.http.tracking_controller import TrackingController
 from dedup.application.accept_events import AcceptEvents
 from dedup.application.run_query import RunQuery
 from litestar import Litestar
@@ -69,7 +70,13 @@ def create_app(
         dependencies["run_query"] = _constant(run_query)
         queries.append(QueryController)
     return Litestar(
-        route_handlers=[EventsController, HealthController, *queries, *extra_route_handlers],
+        route_handlers=[
+            EventsController,
+            TrackingController,
+            HealthController,
+            *queries,
+            *extra_route_handlers,
+        ],
         dependencies=dependencies,
         # Read by the ingest handlers from app.state, not injected: two more injected values
         # would make Litestar resolve them in a task group on every request.

@@ -76,3 +76,30 @@ def test_a_broker_that_is_down_is_reported_not_swallowed(
     queue.down = True
     with pytest.raises(BackendUnavailableError):
         run(accept.execute([{"a": 1}], source="default"))
+
+
+def test_own_keys_name_each_item_and_none_falls_back_to_its_content(
+    accept: AcceptEvents, queue: FakeQueue
+) -> None:
+    run(accept.execute([{"a": 1}, {"a": 1}], source="web", keys=["m-1", None]))
+    run(accept.execute([{"a": 2}], source="web", keys=["m-1"]))
+    keyed, by_content, again = queue.queued
+    assert keyed.fingerprint == again.fingerprint
+    assert by_content.fingerprint == by_content.content
+
+
+def test_resent_fields_are_left_out_of_the_content_but_stored(
+    accept: AcceptEvents, queue: FakeQueue
+) -> None:
+    for sent_at in ("t1", "t2"):
+        run(accept.execute([{"a": 1, "sentAt": sent_at}], source="web", keys=[None],
+                           resent_fields=frozenset({"sentAt"})))  # fmt: skip
+    first, resent = queue.queued
+    assert first.fingerprint == resent.fingerprint == first.content
+    assert '"sentAt":"t2"' in resent.payload
+
+
+def test_keys_must_match_the_payloads_one_for_one(accept: AcceptEvents, queue: FakeQueue) -> None:
+    with pytest.raises(ValueError, match="one key per payload"):
+        run(accept.execute([{"a": 1}], source="web", keys=[]))
+    assert queue.queued == []

@@ -9,7 +9,8 @@ after importing the adapters (`dedup worker` does, before it forks its children)
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from dedup.domain.outcome import BatchOutcome, Outcome
@@ -44,6 +45,14 @@ def record_accepted(events: int, *, batch: bool) -> None:
     """The API answered 200 for these events (POST /service-event/ or /batch)."""
     found = process_instruments()
     (found.accepted_batch if batch else found.accepted_single).inc(events)
+
+
+def record_tracked(types: Sequence[str], *, source: str) -> None:
+    """The API answered 200 for Tracking API messages of these types from `source`."""
+    found = process_instruments()
+    found.accepted_tracking.inc(len(types))
+    for kind, count in Counter(types).items():
+        found.tracking_messages.labels(source=source, type=kind).inc(count)
 
 
 def accepted_total() -> int:

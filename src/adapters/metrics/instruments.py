@@ -39,6 +39,8 @@ class Instruments:
     registry: CollectorRegistry
     accepted_single: Counter
     accepted_batch: Counter
+    accepted_tracking: Counter
+    tracking_messages: Counter
     rejected: Counter
     stored: Counter
     duplicates: Counter
@@ -76,6 +78,14 @@ class Instruments:
             registry=registry,
             accepted_single=accepted.labels(endpoint="single"),
             accepted_batch=accepted.labels(endpoint="batch"),
+            accepted_tracking=accepted.labels(endpoint="tracking"),
+            tracking_messages=Counter(
+                "dedup_tracking_messages_accepted",
+                "Tracking API (/v1/) messages answered 200, by source (write key name) and type"
+                " (track, identify, page, screen, group, alias).",
+                ["source", "type"],
+                registry=registry,
+            ),
             rejected=Counter(
                 "dedup_requests_rejected",
                 "Requests answered with an error, by its code (unauthorized, body_too_large...).",

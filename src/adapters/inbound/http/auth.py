@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import binascii
 import hmac
+from base64 import b64decode
 from collections.abc import Mapping
 from hashlib import sha256
 
@@ -25,6 +27,23 @@ def _presented(headers: Headers) -> str | None:
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
     return headers.get("x-api-key")
+
+
+def basic_user(headers: Headers) -> str | None:
+    """The user name of `Authorization: Basic`, where Segment's SDKs send the write key."""
+    authorization = headers.get("authorization")
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, _password = b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise RequestRejectedError(
+            401, "unauthorized", "the Basic credentials are not base64 of 'key:'"
+        ) from None
+    return user or None
 
 
 @frozen
@@ -53,7 +72,35 @@ class WriteKeys:
             raise RequestRejectedError(
                 401, "unauthorized", "send a write key as 'Authorization: Bearer' or 'X-API-Key'"
             )
-        given = _digest(secret.encode("latin-1"))  # header values arrive decoded as latin-1
+        # Header values arrive decoded as latin-1: encoding them back gives the sent bytes.
+        return self._named(secret.encode("latin-1"))
+
+    def source_of_tracking(self, headers: Headers, body_key: str | None) -> str:
+        """The source of a Tracking API request: a key in Basic, in the body, or as above."""
+        if not self.digests:
+            return DEFAULT_SOURCE
+        secret = basic_user(headers)
+        if secret is not None:
+            return self._named(secret.encode("utf-8"))
+        if body_key is not None:
+            return self._named(body_key.encode("utf-8"))
+        if _presented(headers) is None:
+            raise RequestRejectedError(
+                401, "unauthorized", "send the write key as HTTP Basic user or as writeKey"
+            )
+        return self.source_of(headers)
+
+    def source_named_by(self, secret: str) -> str | None:
+        """The source a write key names, or None; with no keys configured, "default"."""
+        if not self.digests:
+            return DEFAULT_SOURCE
+        try:
+            return self._named(secret.encode("utf-8"))
+        except RequestRejectedError:
+            return None
+
+    def _named(self, secret: bytes) -> str:
+        given = _digest(secret)
         found: str | None = None
         for name, digest in self.digests:  # no early exit: every key costs the same
             if hmac.compare_digest(given, digest):

@@ -133,7 +133,14 @@ class BodyReader:
 
     async def read_object(self, request: Request[Any, Any, Any]) -> Payload:
         """The body as one JSON object."""
-        raw = await self._read(request)
+        value, _size = await self.read_sized_object(request, limit=self.max_body_bytes)
+        return value
+
+    async def read_sized_object(
+        self, request: Request[Any, Any, Any], *, limit: int
+    ) -> tuple[Payload, int]:
+        """The body as one JSON object within `limit` (and max_body_bytes), and its size."""
+        raw = await self._read(request, min(limit, self.max_body_bytes))
         value = self._decode(raw)
         if not isinstance(value, dict):
             raise RequestRejectedError(400, "not_an_object", "the body must be one JSON object")
@@ -142,11 +149,11 @@ class BodyReader:
             value, self.max_depth
         ):
             raise _too_deep(self.max_depth)
-        return value
+        return value, len(raw)
 
     async def read_array(self, request: Request[Any, Any, Any]) -> list[Payload]:
         """The body as a JSON array of 1..max_batch objects; errors name the bad item."""
-        raw = await self._read(request)
+        raw = await self._read(request, self.max_body_bytes)
         items = self._decode(raw)
         if not isinstance(items, list):
             raise RequestRejectedError(
@@ -181,8 +188,7 @@ class BodyReader:
                 400, "invalid_json", f"the body is not JSON: {exc}"
             ) from None
 
-    async def _read(self, request: Request[Any, Any, Any]) -> bytes:
-        limit = self.max_body_bytes
+    async def _read(self, request: Request[Any, Any, Any], limit: int) -> bytes:
         gzip = _is_gzip(request.headers)
         announced = request.content_length
         if announced is not None and announced > limit:

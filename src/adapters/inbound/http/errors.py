@@ -18,11 +18,20 @@ logger = logging.getLogger(__name__)
 
 
 class ErrorBody(msgspec.Struct, omit_defaults=True):
-    """What every 4xx/5xx answer says: a stable code, a sentence, and the bad batch item."""
+    """What every 4xx/5xx answer says: a stable code, a sentence, and the bad batch item.
+
+    On the Tracking API (/v1/) the code and the sentence also come as `code` and `message`,
+    the fields Segment's SDKs read from an error.
+    """
 
     error: str
     detail: str
     index: int | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+TRACKING_PREFIX = "/v1/"
 
 
 class RequestRejectedError(Exception):
@@ -59,25 +68,30 @@ _HTTP_CODES = {
 
 
 def _answer(
-    status: int, body: ErrorBody, headers: Mapping[str, str] | None = None
+    request: Request[Any, Any, Any],
+    status: int,
+    body: ErrorBody,
+    headers: Mapping[str, str] | None = None,
 ) -> Response[ErrorBody]:
     record_rejected(body.error)  # every error answer passes here, so the count is complete
+    if request.url.path.startswith(TRACKING_PREFIX):
+        body = ErrorBody(body.error, body.detail, body.index, code=body.error, message=body.detail)
     return Response(content=body, status_code=status, headers=dict(headers or {}))
 
 
-def _rejected(_request: Request[Any, Any, Any], exc: RequestRejectedError) -> Response[ErrorBody]:
-    return _answer(exc.status, ErrorBody(exc.code, exc.detail, exc.index), exc.headers)
+def _rejected(request: Request[Any, Any, Any], exc: RequestRejectedError) -> Response[ErrorBody]:
+    return _answer(request, exc.status, ErrorBody(exc.code, exc.detail, exc.index), exc.headers)
 
 
-def _invalid_event(_request: Request[Any, Any, Any], exc: InvalidEventError) -> Response[ErrorBody]:
-    return _answer(422, ErrorBody("invalid_event", exc.reason, exc.index))
+def _invalid_event(request: Request[Any, Any, Any], exc: InvalidEventError) -> Response[ErrorBody]:
+    return _answer(request, 422, ErrorBody("invalid_event", exc.reason, exc.index))
 
 
-def _poison(_request: Request[Any, Any, Any], exc: PoisonEventError) -> Response[ErrorBody]:
+def _poison(request: Request[Any, Any, Any], exc: PoisonEventError) -> Response[ErrorBody]:
     # Valid JSON the store still cannot take: worth a look, as our validation let it through.
     logger.warning("answering 422, an event can never be stored: %s", exc)
     detail = f"the event can never be stored as sent: {exc.reason}"
-    return _answer(422, ErrorBody("event_refused", detail))
+    return _answer(request, 422, ErrorBody("event_refused", detail))
 
 
 # What each refusal answers: the request has to change, as retrying cannot help.
@@ -89,18 +103,18 @@ _REFUSALS = {
 }
 
 
-def _query_refused(_request: Request[Any, Any, Any], exc: QueryRefusedError) -> Response[ErrorBody]:
+def _query_refused(request: Request[Any, Any, Any], exc: QueryRefusedError) -> Response[ErrorBody]:
     status, code = _REFUSALS[exc.refusal]
-    return _answer(status, ErrorBody(code, f"the store refused the query: {exc.reason}"))
+    return _answer(request, status, ErrorBody(code, f"the store refused the query: {exc.reason}"))
 
 
 def _unavailable(
-    _request: Request[Any, Any, Any], exc: BackendUnavailableError
+    request: Request[Any, Any, Any], exc: BackendUnavailableError
 ) -> Response[ErrorBody]:
     logger.warning("answering 503: %s", exc)
     # Safe to retry at once: a resent event is recognised as the same event.
     detail = f"the {exc.backend} is unavailable; retry the request"
-    return _answer(503, ErrorBody("service_unavailable", detail), {"Retry-After": "1"})
+    return _answer(request, 503, ErrorBody("service_unavailable", detail), {"Retry-After": "1"})
 
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
@@ -116,13 +130,14 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Error
     else:
         detail = exc.detail
     code = _HTTP_CODES.get(status, f"http_{status}")
-    return _answer(status, ErrorBody(code, detail), exc.headers)
+    return _answer(request, status, ErrorBody(code, detail), exc.headers)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     # The traceback goes to the log, never to the client.
     logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _answer(500, ErrorBody("internal_error", "the server failed; the error was logged"))
+    detail = "the server failed; the error was logged"
+    return _answer(request, 500, ErrorBody("internal_error", detail))
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
