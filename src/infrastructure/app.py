@@ -10,6 +10,8 @@ from typing import Any
 from dedup.adapters.inbound.http.admin_guard import AdminGuard
 from dedup.adapters.inbound.http.auth import WriteKeys
 from dedup.adapters.inbound.http.body import BodyReader
+from dedup.adapters.inbound.http.cdn_settings_controller import CdnSettingsController
+from dedup.adapters.inbound.http.cors import CorsPolicy, IngestCors
 from dedup.adapters.inbound.http.errors import EXCEPTION_HANDLERS
 from dedup.adapters.inbound.http.events_controller import EventsController
 from dedup.adapters.inbound.http.health_controller import HealthController, Readiness
@@ -17,9 +19,10 @@ from dedup.adapters.inbound.http.query_controller import QueryController
 from dedup.adapters.inbound.http.tracking_controller import TrackingController
 from dedup.application.accept_events import AcceptEvents
 from dedup.application.run_query import RunQuery
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
@@ -38,6 +41,19 @@ def _constant(value: Any) -> Provide:
     return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
 
+def _ingest(cors_origins: Sequence[str]) -> list[ControllerRouterHandler]:
+    """The paths clients send events to, under CORS when origins are configured."""
+    handlers: list[ControllerRouterHandler] = [
+        EventsController,
+        TrackingController,
+        CdnSettingsController,
+    ]
+    if not cors_origins:
+        return handlers
+    cors = DefineMiddleware(IngestCors, policy=CorsPolicy.of(cors_origins))
+    return [Router(path="/", route_handlers=handlers, middleware=[cors])]
+
+
 def create_app(
     *,
     accept_events: AcceptEvents,
@@ -46,6 +62,7 @@ def create_app(
     max_batch: int = 1000,
     max_depth: int = 64,
     api_keys: Mapping[str, str] = _NO_KEYS,
+    cors_origins: Sequence[str] = (),
     run_query: RunQuery | None = None,
     admin_key: str | None = None,
     extra_route_handlers: Sequence[ControllerRouterHandler] = (),
@@ -70,13 +87,7 @@ def create_app(
         dependencies["run_query"] = _constant(run_query)
         queries.append(QueryController)
     return Litestar(
-        route_handlers=[
-            EventsController,
-            TrackingController,
-            HealthController,
-            *queries,
-            *extra_route_handlers,
-        ],
+        route_handlers=[*_ingest(cors_origins), HealthController, *queries, *extra_route_handlers],
         dependencies=dependencies,
         # Read by the ingest handlers from app.state, not injected: two more injected values
         # would make Litestar resolve them in a task group on every request.

@@ -27,6 +27,7 @@ def build_app(container: Container) -> Litestar:
         max_body_bytes=settings.max_body_bytes,
         max_batch=settings.max_batch,
         api_keys=settings.api_keys,
+        cors_origins=settings.cors_origins,
         run_query=container.run_query(),
         admin_key=settings.admin_key,
         # The depth is asked of the queue at each scrape: RabbitMQ, or the in-process buffer.

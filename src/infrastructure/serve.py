@@ -43,7 +43,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
         prepare_metrics_dir(metrics_dir_of(settings.data_dir, f"serve-{port}"))
     address = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     print(
-        f"dedup serve: events to {address}/service-event/,"
+        f"dedup serve: events to {address}/service-event/ (Segment's SDKs: {address}/v1),"
         f' the live page at {address}/, and `dedup query "SELECT ..."` to read the store',
         flush=True,
     )

@@ -71,6 +71,30 @@ def key_pairs(text: str) -> dict[str, str]:
     return pairs
 
 
+def origins(text: str) -> tuple[str, ...]:
+    """`https://app.example.com,http://localhost:3000`, or `*` for any origin."""
+    found: list[str] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "*":
+            found.append(part)
+            continue
+        parts = urlsplit(part)
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.path not in {"", "/"}
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+        ):
+            raise ValueError(
+                f"expected origins like https://app.example.com (scheme, host, optional port,"
+                f" no path) separated by commas, or *, got {part!r}"
+            )
+        found.append(f"{parts.scheme}://{parts.netloc.lower()}")
+    return tuple(found)
+
+
 def url(*schemes: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         scheme = urlsplit(text).scheme
@@ -140,6 +164,8 @@ class Settings:
     max_body_bytes: int = _env(positive_int, 1_048_576)
     max_batch: int = _env(positive_int, 1000)
     api_keys: dict[str, str] = _env(key_pairs, {}, secret=True)
+    # Origins whose pages may post events from a browser (CORS on the ingest paths only).
+    cors_origins: tuple[str, ...] = _env(origins, ())
     # Opens the admin paths (POST /admin/query, GET /) to other machines; never a write key.
     admin_key: str | None = _env(optional_name, None, secret=True)
     # Without keys, anyone who reaches the API writes events: loopback only, unless said so.

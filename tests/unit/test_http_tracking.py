@@ -42,11 +42,6 @@ def client_for(queue: FakeQueue, **app_options: object) -> TestClient:
 
 
 @pytest.fixture
-def queue() -> FakeQueue:
-    return FakeQueue()
-
-
-@pytest.fixture
 def client(queue: FakeQueue) -> Iterator[TestClient]:
     with client_for(queue, api_keys=KEYS) as client:
         yield client

@@ -57,6 +57,10 @@ def test_values_are_parsed_into_business_types() -> None:
         ("DEDUP_API_KEYS", "web"),
         ("DEDUP_QUEUE_TYPE", "stream"),
         ("DEDUP_WINDWO", "30d"),
+        ("DEDUP_CORS_ORIGINS", "app.example.com"),
+        ("DEDUP_CORS_ORIGINS", "https://app.example.com/page"),
+        ("DEDUP_CORS_ORIGINS", "ftp://app.example.com"),
+        ("DEDUP_CORS_ORIGINS", "https://ok.example,https://"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(name: str, value: str) -> None:
@@ -93,3 +97,12 @@ def test_an_admin_key_that_is_also_a_write_key_fails_at_start_up() -> None:
         Settings.load(environ, dotenv=None)
 
     assert "shared-s3cret" not in str(refused.value)
+
+
+def test_cors_origins_are_read_as_origins_and_default_to_none() -> None:
+    assert Settings.load({}, dotenv=None).cors_origins == ()
+    settings = Settings.load(
+        {"DEDUP_CORS_ORIGINS": "https://App.Example.com, http://localhost:3000/,"}, dotenv=None
+    )
+    assert settings.cors_origins == ("https://app.example.com", "http://localhost:3000")
+    assert Settings.load({"DEDUP_CORS_ORIGINS": "*"}, dotenv=None).cors_origins == ("*",)

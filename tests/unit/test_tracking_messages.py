@@ -68,6 +68,14 @@ def test_each_type_needs_the_fields_the_spec_requires(kind, body, missing):
     assert missing in refused.detail
 
 
+@pytest.mark.parametrize(
+    "timestamp", ["2026-01-01T00:00:00.000Z", "2026-01-01T01:00:00+01:00", "2026-01-01"]
+)
+def test_timestamps_as_the_sdks_write_them_are_accepted(timestamp):
+    message = one_message({"userId": "u", "timestamp": timestamp}, path_type="identify")
+    assert message.payload["timestamp"] == timestamp
+
+
 def test_an_alias_names_both_users_and_needs_no_anonymous_id():
     message = one_message({"userId": "new", "previousId": "old"}, path_type="alias")
     assert message.type == "alias"
@@ -84,7 +92,14 @@ def test_a_non_object_properties_traits_or_context_is_refused(field, value):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("messageId", {"a": 1}), ("messageId", True), ("userId", [1]), ("event", 5)],
+    [
+        ("messageId", {"a": 1}),
+        ("messageId", True),
+        ("userId", [1]),
+        ("event", 5),
+        ("timestamp", 1767225600),
+        ("timestamp", "yesterday"),
+    ],
 )
 def test_ids_and_names_of_the_wrong_kind_are_refused(field, value):
     body = {"userId": "u", "event": "e", field: value}

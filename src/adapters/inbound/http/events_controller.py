@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import msgspec
 from dedup.adapters.inbound.http.auth import WriteKeys
 from dedup.adapters.inbound.http.body import BodyReader, idempotency_key
-from dedup.adapters.inbound.http.errors import ErrorBody
+from dedup.adapters.inbound.http.openapi_docs import error_response, operation_with_body
 from dedup.adapters.metrics import record_accepted
 from dedup.application.accept_events import AcceptEvents
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIType, Schema
 
 
 class EventAccepted(msgspec.Struct):
@@ -32,44 +30,26 @@ class BatchAccepted(msgspec.Struct):
     event_ids: list[UUID]
 
 
-def _error(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
-
-
 _ERRORS = {
-    400: _error(
+    400: error_response(
         "invalid_json, not_an_object, not_an_array, empty_batch, too_deep, "
         "invalid_encoding or invalid_idempotency_key"
     ),
-    401: _error("unauthorized: a write key is required and was missing or wrong"),
-    413: _error("body_too_large (after decompression) or batch_too_large"),
-    415: _error("unsupported_media_type or unsupported_encoding"),
-    422: _error(
+    401: error_response("unauthorized: a write key is required and was missing or wrong"),
+    413: error_response("body_too_large (after decompression) or batch_too_large"),
+    415: error_response("unsupported_media_type or unsupported_encoding"),
+    422: error_response(
         "invalid_event: the object is JSON but not an acceptable event; "
         "event_refused: an event the store can never take as sent"
     ),
-    503: _error("service_unavailable: the broker is unreachable; retry after Retry-After"),
+    503: error_response("service_unavailable: the broker is unreachable; retry after Retry-After"),
 }
 
 
-def _json_body(schema: Schema) -> RequestBody:
-    return RequestBody(content={"application/json": OpenAPIMediaType(schema=schema)}, required=True)
-
-
-# The handlers read the body themselves (no Litestar data parsing on the hot path), so the
-# request body is declared to OpenAPI here instead.
-@dataclass
-class _OneEventOperation(Operation):
-    def __post_init__(self) -> None:
-        self.request_body = _json_body(Schema(type=OpenAPIType.OBJECT))
-
-
-@dataclass
-class _BatchOperation(Operation):
-    def __post_init__(self) -> None:
-        self.request_body = _json_body(
-            Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT), min_items=1)
-        )
+_ONE_EVENT = operation_with_body(Schema(type=OpenAPIType.OBJECT))
+_BATCH = operation_with_body(
+    Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT), min_items=1)
+)
 
 
 def _sender(request: Request[Any, Any, Any]) -> tuple[BodyReader, str, str | None]:
@@ -93,7 +73,7 @@ class EventsController(Controller):
         status_code=200,
         summary="Accept one event",
         responses=_ERRORS,
-        operation_class=_OneEventOperation,
+        operation_class=_ONE_EVENT,
     )
     async def accept_event(
         self, request: Request[Any, Any, Any], accept_events: NamedDependency[AcceptEvents]
@@ -109,7 +89,7 @@ class EventsController(Controller):
         status_code=200,
         summary="Accept a batch of events, all or none",
         responses=_ERRORS,
-        operation_class=_BatchOperation,
+        operation_class=_BATCH,
     )
     async def accept_batch(
         self, request: Request[Any, Any, Any], accept_events: NamedDependency[AcceptEvents]

@@ -7,13 +7,14 @@ message's `messageId` is its identity within its source; without one, its conten
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from dedup.adapters.inbound.http.auth import WriteKeys
 from dedup.adapters.inbound.http.body import BodyReader
-from dedup.adapters.inbound.http.errors import ErrorBody, RequestRejectedError
+from dedup.adapters.inbound.http.errors import RequestRejectedError
+from dedup.adapters.inbound.http.openapi_docs import error_response, operation_with_body
 from dedup.adapters.inbound.http.tracking_messages import (
     BATCH_BYTES,
     MESSAGE_BYTES,
@@ -30,15 +31,7 @@ from dedup.adapters.metrics import record_tracked
 from dedup.application.accept_events import AcceptEvents
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import (
-    OpenAPIFormat,
-    OpenAPIMediaType,
-    OpenAPIType,
-    Operation,
-    RequestBody,
-    Schema,
-)
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
 
 _TYPE_OF_PATH = {kind: kind for kind in TYPES} | SHORT_PATHS
 ONE_PATHS = sorted(f"/{name}" for name in _TYPE_OF_PATH)
@@ -51,20 +44,18 @@ class TrackingAccepted(msgspec.Struct):
     success: bool
 
 
-def _error(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
-
-
 _ERRORS = {
-    400: _error(
+    400: error_response(
         "invalid_json, not_an_object, invalid_batch, invalid_type, type_mismatch, missing_user,"
         " missing_field, invalid_field, invalid_message_id, message_too_large (32 KB),"
         " batch_too_large (500 KB or DEDUP_MAX_BATCH messages), too_deep or invalid_encoding;"
         " `index` names the batch item"
     ),
-    401: _error("unauthorized: the write key (HTTP Basic user or writeKey) is missing or wrong"),
-    415: _error("unsupported_media_type or unsupported_encoding"),
-    503: _error("service_unavailable: the broker is unreachable; retry after Retry-After"),
+    401: error_response(
+        "unauthorized: the write key (HTTP Basic user or writeKey) is missing or wrong"
+    ),
+    415: error_response("unsupported_media_type or unsupported_encoding"),
+    503: error_response("service_unavailable: the broker is unreachable; retry after Retry-After"),
 }
 
 _ID = Schema(one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NUMBER)])
@@ -103,44 +94,32 @@ _BATCH = Schema(
 )
 
 
-def _json_body(schema: Schema) -> RequestBody:
-    return RequestBody(content={"application/json": OpenAPIMediaType(schema=schema)}, required=True)
-
-
-# The handlers read the body themselves, so OpenAPI learns its shape here.
-@dataclass
-class _MessageOperation(Operation):
-    def __post_init__(self) -> None:
-        self.request_body = _json_body(_MESSAGE)
-
-
-@dataclass
-class _BatchOperation(Operation):
-    def __post_init__(self) -> None:
-        self.request_body = _json_body(_BATCH)
-
-
-async def _body(request: Request[Any, Any, Any], *, limit: int, code: str) -> tuple[Payload, int]:
-    """The body as an object; over Segment's limit it is a 400, as the SDKs expect."""
-    body_reader: BodyReader = request.app.state.body_reader
-    try:
-        return await body_reader.read_sized_object(request, limit=limit)
-    except RequestRejectedError as exc:
-        if exc.code != "body_too_large":
-            raise
-        detail = f"the request is larger than {min(limit, body_reader.max_body_bytes)} bytes"
-        raise RequestRejectedError(400, code, detail) from None
-
-
-def _source(request: Request[Any, Any, Any], body: Payload) -> str:
-    """Who sent it, checked before the messages are: a stranger learns nothing of them."""
-    write_keys: WriteKeys = request.app.state.write_keys
-    return write_keys.source_of_tracking(request.headers, write_key_in(body))
+Parse = Callable[[Payload, int], list[TrackedMessage]]
+"""The messages of a body of that many bytes, or a 400 rejection."""
 
 
 async def _accept(
-    accept_events: AcceptEvents, messages: list[TrackedMessage], *, source: str
+    request: Request[Any, Any, Any],
+    accept_events: AcceptEvents,
+    parse: Parse,
+    *,
+    limit: int,
+    too_large: str,
 ) -> TrackingAccepted:
+    """Read, authenticate, parse, queue: the answer once every message is durably queued."""
+    body_reader: BodyReader = request.app.state.body_reader
+    try:
+        body, size = await body_reader.read_sized_object(request, limit=limit)
+    except RequestRejectedError as exc:
+        if exc.code != "body_too_large":
+            raise
+        # Over Segment's limit is a 400, which the SDKs drop rather than retry.
+        detail = f"the request is larger than {min(limit, body_reader.max_body_bytes)} bytes"
+        raise RequestRejectedError(400, too_large, detail) from None
+    # Who sent it is checked before what: a stranger learns nothing of the messages' rules.
+    write_keys: WriteKeys = request.app.state.write_keys
+    source = write_keys.source_of_tracking(request.headers, write_key_in(body))
+    messages = parse(body, size)
     await accept_events.execute(
         [message.payload for message in messages],
         source=source,
@@ -162,29 +141,35 @@ class TrackingController(Controller):
         status_code=200,
         summary="Accept one message; the path names its type (/v1/t is /v1/track)",
         responses=_ERRORS,
-        operation_class=_MessageOperation,
+        operation_class=operation_with_body(_MESSAGE),
     )
     async def accept_message(
         self, request: Request[Any, Any, Any], accept_events: NamedDependency[AcceptEvents]
     ) -> TrackingAccepted:
         path_type = _TYPE_OF_PATH[request.url.path.rstrip("/").rpartition("/")[2]]
-        body, _size = await _body(request, limit=MESSAGE_BYTES, code="message_too_large")
-        source = _source(request, body)
-        message = one_message(body, path_type=path_type)
-        return await _accept(accept_events, [message], source=source)
+        return await _accept(
+            request,
+            accept_events,
+            lambda body, _size: [one_message(body, path_type=path_type)],
+            limit=MESSAGE_BYTES,
+            too_large="message_too_large",
+        )
 
     @post(
         BATCH_PATHS,
         status_code=200,
         summary="Accept a batch of messages, all or none",
         responses=_ERRORS,
-        operation_class=_BatchOperation,
+        operation_class=operation_with_body(_BATCH),
     )
     async def accept_batch(
         self, request: Request[Any, Any, Any], accept_events: NamedDependency[AcceptEvents]
     ) -> TrackingAccepted:
-        body, size = await _body(request, limit=BATCH_BYTES, code="batch_too_large")
-        source = _source(request, body)
-        body_reader: BodyReader = request.app.state.body_reader
-        messages = batch_messages(body, max_batch=body_reader.max_batch, whole_bytes=size)
-        return await _accept(accept_events, messages, source=source)
+        max_batch = request.app.state.body_reader.max_batch
+        return await _accept(
+            request,
+            accept_events,
+            lambda body, size: batch_messages(body, max_batch=max_batch, whole_bytes=size),
+            limit=BATCH_BYTES,
+            too_large="batch_too_large",
+        )

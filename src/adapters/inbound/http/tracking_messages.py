@@ -8,6 +8,7 @@ which field is wrong and, in a batch, which item.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -80,8 +81,18 @@ def _check(message: Payload, kind: str, index: int | None) -> None:
     if kind == "track" and not isinstance(message["event"], str):
         raise _bad("invalid_field", "event must be a string", index)
     timestamp = message.get("timestamp")
-    if timestamp is not None and not isinstance(timestamp, str):
-        raise _bad("invalid_field", "timestamp must be an ISO-8601 string", index)
+    if timestamp is not None and not _is_iso_8601(timestamp):
+        raise _bad("invalid_field", "timestamp must be an ISO-8601 date and time", index)
+
+
+def _is_iso_8601(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _tracked(
