@@ -55,6 +55,12 @@ def test_clicks_sent_by_fetch_sendbeacon_and_analytics_js_are_each_stored_once(
     said: list[str] = []
     page.on("console", lambda message: said.append(f"{message.type}: {message.text}"))
     page.on("requestfailed", lambda request: said.append(f"failed: {request.url}"))
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400 and said.append(f"failed: {response.status} {response.url}")
+        ),
+    )
     log = page.locator("#log li")
 
     query = urlencode({"dedup": stack.base_url, "key": KEYS["web"], "visitor": visitor})
