@@ -10,7 +10,9 @@ STACK_ENV := DEDUP_CLICKHOUSE_URL=clickhouse://default:@127.0.0.1:9000/dedup \
 
 .PHONY: install run run-stack services browser npm migrate test unit integration e2e lint format bench bench-lookup bench-publish clean
 
+# mypy reads the package as build/typecheck/dedup (pyproject's [tool.mypy] says why).
 install: $(STAMP)
+	mkdir -p build/typecheck && ln -sfn ../../src build/typecheck/dedup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +44,6 @@ migrate: install
 	$(BIN)/dedup migrate up
 
 lint: install
-	mkdir -p build/typecheck && ln -sfn ../../src build/typecheck/dedup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -68,4 +69,4 @@ bench-publish: install services
 	$(BIN)/python -m bench.publish $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var build .pytest_cache .mypy_cache .ruff_cache

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
-import shutil
 import statistics
 import sys
 import time
@@ -48,6 +46,9 @@ from dedup.domain.event import Event
 from dedup.infrastructure.celery_app import create_celery_app
 from dedup.infrastructure.ids import new_event_id
 from kombu import Queue as KombuQueue
+
+from bench.measure import service_pids
+from bench.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("aiormq", "aio-pika", "queue")
@@ -82,7 +83,7 @@ class BrokerCpu:
     """CPU seconds RabbitMQ's beam.smp processes used so far (0 when they cannot be read)."""
 
     def __init__(self) -> None:
-        self._processes = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "beam.smp"]
+        self._processes = [psutil.Process(pid) for pid in service_pids()["rabbitmq"]]
 
     def seconds(self) -> float:
         total = 0.0
@@ -324,16 +325,6 @@ def print_table(document: dict[str, Any]) -> None:
         rate = other["median"]["messages_per_s"] / base["median"]["messages_per_s"]
         cpu = other["median"]["cpu_us_per_message"] / base["median"]["cpu_us_per_message"]
         print(f"\naio-pika / aiormq: {rate:.2f}x the rate, {cpu:.2f}x the CPU per message")
-    print(f"\nreport: {document['path']}")
-
-
-def write_report(document: dict[str, Any], directory: Path, stamp: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"publish-{stamp}.json"
-    document["path"] = str(path)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    shutil.copyfile(path, directory / "publish-latest.json")
-    return path
 
 
 def parser() -> argparse.ArgumentParser:
@@ -390,8 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "variants": summary(rounds, args.variants),
     }
-    write_report(document, args.results_dir, stamp)
+    path = write_json(document, args.results_dir, stamp, latest=True, prefix="publish-")
     print_table(document)
+    print(f"\nreport: {path}")
     return 0
 
 

@@ -74,14 +74,17 @@ def incomplete(scenarios: dict[str, dict[str, Any]]) -> set[str]:
     return keys
 
 
-def write_json(result: dict[str, Any], directory: Path, stamp: str, *, latest: bool) -> Path:
+def write_json(
+    result: dict[str, Any], directory: Path, stamp: str, *, latest: bool, prefix: str = ""
+) -> Path:
+    """`{prefix}{stamp}.json`, whole or not at all; copied to `{prefix}latest.json` if `latest`."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{stamp}.json"
+    path = directory / f"{prefix}{stamp}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
     if latest:
-        shutil.copyfile(path, directory / "latest.json")
+        shutil.copyfile(path, directory / f"{prefix}latest.json")
     return path
 
 

@@ -8,8 +8,14 @@ import pytest
 from dedup.application.accept_events import AcceptEvents
 from dedup.application.deduplicate_event import DeduplicateEvent
 from dedup.infrastructure.ids import new_event_id
+from hypothesis import HealthCheck, settings
 
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeQueue, FakeStoredFilter
+
+# Hypothesis times its own example generation and each example; on a shared 2-core machine
+# under load those clocks measure the neighbours, not the code, so neither may fail a test.
+settings.register_profile("dedup", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("dedup")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from attrs import define
 
-from tests.e2e.processes import wait_until
+from tests.waiting import wait_until
 
 
 @define

@@ -10,12 +10,14 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from dedup.domain.errors import BackendUnavailableError, PoisonEventError
 from dedup.domain.event import EventId
 
 S = TypeVar("S")
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 class Failure(enum.Enum):
@@ -41,6 +43,22 @@ def failure_of(error: BaseException) -> Failure:
 
 
 Settled = list[tuple[S, BaseException | None]]
+
+
+class Holding(Protocol[T_co]):
+    """A submission that holds its items."""
+
+    @property
+    def items(self) -> Sequence[T_co]: ...
+
+
+def event_ids_by_item(
+    event_id: Callable[[T], EventId] | None,
+) -> Callable[[Holding[T]], list[EventId]] | None:
+    """BatchSettlement's `event_ids` for submissions of items: each item's id, by `event_id`."""
+    if event_id is None:
+        return None
+    return lambda submission: [event_id(item) for item in submission.items]
 
 
 class BatchSettlement(Generic[S]):

@@ -19,7 +19,6 @@ from dedup.adapters.outbound.clickhouse import (
     MigrationRunner,
     database_from_url,
     executor_from_url,
-    query_executor_from_url,
 )
 from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
 from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
@@ -98,7 +97,8 @@ class Container(containers.DeclarativeContainer):
     )
     # Its own connection: a slow query never holds up the writer or a readiness probe.
     query_executor = providers.Resource(
-        closing, providers.Callable(query_executor_from_url, clickhouse_url)
+        closing,
+        providers.Callable(executor_from_url, clickhouse_url, database=clickhouse_database),
     )
     store_query = providers.Singleton(ClickHouseStoreQuery, executor=query_executor)
     run_query = providers.Factory(RunQuery, store=store_query)

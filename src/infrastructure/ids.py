@@ -23,5 +23,9 @@ def event_id_source() -> Callable[[], EventId]:
     uuid-utils draws from a user-space generator that a fork copies: without a reseed, a
     parent and its child would hand out the same random bits.
     """
-    os.register_at_fork(after_in_child=uuid_utils.reseed_rng)
+    os.register_at_fork(after_in_child=_reseed_in_child)
     return new_event_id
+
+
+def _reseed_in_child() -> None:
+    uuid_utils.reseed_rng()  # looked up at each fork, where tests/unit/test_ids.py watches it

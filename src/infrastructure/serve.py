@@ -19,7 +19,8 @@ def anonymous_refusal(settings: Settings, host: str) -> str | None:
     return (
         f"dedup serve: refusing to serve {host} without write keys: anyone who reaches it could"
         " write events. Set DEDUP_API_KEYS=name=key[,name2=key2] (clients send it as"
-        " X-API-Key or Authorization: Bearer), or DEDUP_ALLOW_ANONYMOUS=true to serve without keys."
+        " X-API-Key or Authorization: Bearer; Segment's SDKs as their write key), or"
+        " DEDUP_ALLOW_ANONYMOUS=true to serve without keys."
     )
 
 

@@ -23,28 +23,14 @@ from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident
 from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from dedup.domain.errors import BackendUnavailableError
 from kombu import Connection
-from playwright.sync_api import Browser, sync_playwright
 
 from tests.accounting import Ledger
 from tests.e2e.processes import wait_until
 from tests.redis_server import RedisServer
-from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL
+from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL, clickhouse_url
 from tests.tcp_proxy import TcpProxy
 
-CLICKHOUSE = CLICKHOUSE_URL
-BROKER = BROKER_URL
 WORKER_THREADS = 64
-
-# The browser tests drive Debian's chromium (scripts/ensure-chromium.sh, run by `make test`)
-# with Playwright; Playwright's own browser download is never used.
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 
 
 def _rabbitmq_api_counts(api: str, queue: str) -> tuple[int, int] | None:
@@ -153,7 +139,7 @@ class Stack:
 
     def accounting(self) -> Ledger:
         """What is stored now, read exactly (FINAL): pass it to assert_accounting_invariant."""
-        return Ledger.from_clickhouse(self.database, url=CLICKHOUSE)
+        return Ledger.from_clickhouse(self.database, url=CLICKHOUSE_URL)
 
     def depth(self) -> tuple[int, int]:
         """(ready, unacked) messages of the events queue."""
@@ -181,7 +167,7 @@ class Stack:
         wait_until(drained, timeout=timeout, interval=0.5, what=f"queue {self.queue} to drain")
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        executor = server_executor_from_url(CLICKHOUSE)
+        executor = server_executor_from_url(CLICKHOUSE_URL)
         try:
             return executor.query(Statement.text(sql))
         finally:
@@ -213,7 +199,7 @@ class Stack:
         return "\n".join(f"--- {p.name}\n{p.output()[-5000:]}" for p in [self.api, *self.workers])
 
     def _declare_passive(self, name: str) -> tuple[int, int]:
-        with Connection(BROKER, connect_timeout=5) as connection:
+        with Connection(BROKER_URL, connect_timeout=5) as connection:
             channel = connection.channel()
             try:
                 ok = channel.queue_declare(name, passive=True)
@@ -232,13 +218,13 @@ class Stack:
 
 def _drop_everything(database: str, queue: str) -> None:
     try:
-        executor = server_executor_from_url(CLICKHOUSE)
+        executor = server_executor_from_url(CLICKHOUSE_URL)
         executor.execute(Statement.text(f"DROP DATABASE IF EXISTS {ident(database)}"))
         executor.close()
     except BackendUnavailableError:
         pass  # a fault test left the server down: its own finally brings it back
     try:
-        with Connection(BROKER, connect_timeout=5) as connection:
+        with Connection(BROKER_URL, connect_timeout=5) as connection:
             channel = connection.channel()
             for name in (queue, f"{queue}.dead"):
                 channel.queue_delete(name)
@@ -265,9 +251,9 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         redis = RedisServer(port=free_port(), workdir=workdir)
         redis.start()
         env = clean_environment(
-            DEDUP_CLICKHOUSE_URL=f"{CLICKHOUSE}{database}",
+            DEDUP_CLICKHOUSE_URL=clickhouse_url(database),
             DEDUP_REDIS_URL=redis.url,
-            DEDUP_BROKER_URL=BROKER,
+            DEDUP_BROKER_URL=BROKER_URL,
             DEDUP_QUEUE_NAME=queue,
             DEDUP_DATA_DIR=str(workdir / "var"),
             # The stored filter answers a second after start, so every test runs through it.
@@ -299,18 +285,6 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         stack.stop()
         _drop_everything(stack.database, stack.queue)
         # The logs stay under tmp_path (pytest keeps the last few runs) for a failure's sake.
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh (make test does)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 Relay = Callable[[str], TcpProxy]

@@ -110,6 +110,13 @@ def duplicates_by_original(stack: Stack) -> Counter[UUID]:
     return Counter(UUID(str(original)) for (original,) in rows)
 
 
+def duplicate_kinds(stack: Stack) -> Counter[str]:
+    """The kinds (content, key_conflict) of the copies event_duplicates (FINAL) records."""
+    db = ident(stack.database)
+    rows = stack.query(f"SELECT toString(kind) FROM {db}.event_duplicates FINAL")
+    return Counter(str(kind) for (kind,) in rows)
+
+
 def assert_stored_once(
     stack: Stack, messages: list[Message], *, source: str
 ) -> dict[str, StoredMessage]:

@@ -12,22 +12,13 @@ from bench.processes import Process, clean_environment, dedup, free_port, wait_r
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident
 from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from kombu import Connection
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.scrape import value
 from tests.servers import BROKER_URL, CLICKHOUSE_URL, REDIS_URL, clickhouse_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-BROKER = BROKER_URL
 EVENTS = 40
-
-
-def sample(text: str, name: str, labels: dict[str, str]) -> float | None:
-    for family in text_string_to_metric_families(text):
-        for found in family.samples:
-            if found.name == name and found.labels == labels:
-                return found.value
-    return None
 
 
 @pytest.fixture
@@ -36,7 +27,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
     env = clean_environment(
         DEDUP_CLICKHOUSE_URL=clickhouse_url(tag),
         DEDUP_REDIS_URL=REDIS_URL,
-        DEDUP_BROKER_URL=BROKER,
+        DEDUP_BROKER_URL=BROKER_URL,
         DEDUP_QUEUE_NAME=f"{tag}.events",
         DEDUP_DATA_DIR=str(tmp_path / "data"),
     )
@@ -46,7 +37,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
     executor = server_executor_from_url(CLICKHOUSE_URL)
     executor.execute(Statement.text(f"DROP DATABASE IF EXISTS {ident(tag)}"))
     executor.close()
-    with Connection(BROKER) as connection:
+    with Connection(BROKER_URL) as connection:
         channel = connection.channel()
         for queue in (f"{tag}.events", f"{tag}.events.dead"):
             channel.queue_delete(queue)
@@ -70,11 +61,9 @@ def test_every_api_process_scrape_shows_the_events_all_of_them_accepted(stack, t
         assert api.stop() == 0, api.output()
 
     accepted = [
-        sample(text, "dedup_events_accepted_total", {"endpoint": "single"}) for text in scrapes
+        value("dedup_events_accepted_total", {"endpoint": "single"}, text=text) for text in scrapes
     ]
     assert accepted == [EVENTS] * len(scrapes)
     # Nobody consumes the test's queue: its messages wait there, and the scrape says so.
-    assert all(
-        (sample(text, "dedup_queue_depth", {"queue": "events"}) or 0) >= 1 for text in scrapes
-    )
+    assert all(value("dedup_queue_depth", {"queue": "events"}, text=text) >= 1 for text in scrapes)
     assert (tmp_path / "data" / "prometheus" / f"serve-{port}").is_dir()

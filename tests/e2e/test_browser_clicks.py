@@ -14,17 +14,33 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.conftest import StackFactory
+from tests.browser import launch_chromium
+from tests.e2e.conftest import Relay, StackFactory, relayed
 from tests.e2e.processes import wait_until
-from tests.e2e.sdks import ANALYTICS_NEXT, API_KEYS, KEYS, duplicates_by_original, stored_messages
+from tests.e2e.sdks import (
+    ANALYTICS_NEXT,
+    API_KEYS,
+    KEYS,
+    duplicate_kinds,
+    duplicates_by_original,
+    stored_messages,
+)
 from tests.e2e.static_site import StaticSite
 
 pytestmark = pytest.mark.e2e
 
 PAGE = Path(__file__).with_name("click_page.html")
 WITHIN_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture
@@ -88,4 +104,39 @@ def test_clicks_sent_by_fetch_sendbeacon_and_analytics_js_are_each_stored_once(
     assert rows["Article Shared"].payload["context"]["page"]["url"].startswith(site.origin)
     # The double click's second copy is recorded as a duplicate of the first, nothing else.
     assert duplicates_by_original(stack) == {rows["Order Placed"].event_id: 1}
+    assert duplicate_kinds(stack) == {"content": 1}
     assert [m for m in said if m.startswith(("error", "failed"))] == []
+
+
+def test_analytics_js_retrying_after_an_answer_lost_on_the_way_is_recorded_as_a_duplicate(
+    make_stack: StackFactory, relay: Relay, site: StaticSite, page: Page
+) -> None:
+    stack = make_stack(api_keys=API_KEYS, cors_origins=site.origin)
+    front = relay(stack.base_url)
+    log = page.locator("#log li")
+    visitor = f"visitor-{uuid.uuid4().hex[:12]}"
+    query = urlencode(
+        {"dedup": relayed(stack.base_url, front), "key": KEYS["web"], "visitor": visitor}
+    )
+    page.goto(f"{site.origin}/?{query}")
+    expect(log.filter(has_text="analytics.js")).to_have_text(["analytics.js ready"])
+    page.click("#share")  # a first event, so the preflight is answered and cached
+    expect(log.filter(has_text="analytics.js sent")).to_have_count(1)
+
+    front.lose_replies(2)  # dedup queues the post; the browser never hears it did
+    # Playwright hands its events over only while it is called: wait on the request itself.
+    with page.expect_request(lambda request: "x-retry-count" in request.headers) as retry:
+        page.click("#share")
+    assert retry.value.url.endswith("/v1/t")
+    expect(log.filter(has_text="analytics.js sent")).to_have_count(2)
+    second = log.filter(has_text="analytics.js sent").nth(1).inner_text().split()[-1]
+
+    stack.wait_drained()
+    wait_until(lambda: sum(duplicate_kinds(stack).values()) >= 1, timeout=60, what="a duplicate")
+    stored = stored_messages(stack)
+    assert len(stored) == 2 and len(stored[second]) == 1, stored
+    # Every copy that arrived after the first is a duplicate of it; analytics.js rewrites
+    # `_metadata` on a retry, which is delivery bookkeeping, not content: no conflict.
+    copies = duplicates_by_original(stack)
+    assert set(copies) == {stored[second][0].event_id}, copies
+    assert set(duplicate_kinds(stack)) == {"content"}, duplicate_kinds(stack)

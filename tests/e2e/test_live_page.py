@@ -1,6 +1,7 @@
 """The live page in headless Chromium: it follows what an embedded `dedup serve` is sent.
 
-The browser is Debian's chromium (the `browser` fixture of tests/e2e/conftest.py).
+The browser is Debian's chromium (tests/browser.py: $CHROMIUM, else /usr/bin/chromium), driven
+by Playwright; Playwright's own browser download is never used.
 """
 
 from __future__ import annotations
@@ -13,12 +14,22 @@ from pathlib import Path
 import httpx
 import pytest
 from bench.processes import Process, clean_environment, free_port, wait_ready
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.browser import launch_chromium
 
 pytestmark = pytest.mark.e2e
 
 # The page refreshes every 2 s; the embedded queue stores within a fraction of that.
 WITHIN_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ service, which holds the store, keeps serving."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 from bench.processes import Process, clean_environment, dedup, free_port, wait_ready
+
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -42,11 +43,14 @@ def test_the_cli_finds_an_event_and_its_duplicate_while_the_service_runs(served,
     )
 
     sql = f"SELECT event_id, original_event_id FROM event_duplicates WHERE event_id = '{copy}'"
-    deadline = time.monotonic() + 30
-    while not (answer := query(tmp_path, base_url, sql))["rows"]:
-        assert time.monotonic() < deadline, "the duplicate was never recorded"
-        time.sleep(0.2)  # the in-process worker records it a moment after the "ok"
-    assert answer["rows"] == [[copy, first]]
+    # The in-process worker records it a moment after the "ok".
+    rows = wait_until(
+        lambda: query(tmp_path, base_url, sql)["rows"],
+        timeout=30,
+        interval=0.2,
+        what="the duplicate to be recorded",
+    )
+    assert rows == [[copy, first]]
 
     stored = query(tmp_path, base_url, "SELECT event_id, payload FROM events")
     assert stored["columns"] == [

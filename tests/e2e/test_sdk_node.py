@@ -18,6 +18,7 @@ from tests.e2e.sdks import (
     WRONG_KEY,
     Message,
     assert_stored_once,
+    duplicate_kinds,
     duplicates_by_original,
     every_type,
     finish_node_sdk,
@@ -115,6 +116,8 @@ def test_a_retry_after_an_answer_lost_on_the_way_is_recorded_as_a_duplicate(
     )
     stored = assert_stored_once(stack, messages, source="backend")
     assert duplicates_by_original(stack) == {row.event_id: 1 for row in stored.values()}
+    # The same messageId with the same content (sentAt aside): a plain duplicate, no conflict.
+    assert duplicate_kinds(stack) == {"content": len(messages)}
 
 
 def test_a_wrong_write_key_is_reported_by_the_sdk_as_a_401_and_nothing_is_stored(

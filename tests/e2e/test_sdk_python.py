@@ -26,6 +26,7 @@ from tests.e2e.sdks import (
     KEYS,
     WRONG_KEY,
     assert_stored_once,
+    duplicate_kinds,
     duplicates_by_original,
     every_type,
     stored_messages,
@@ -150,6 +151,8 @@ def test_a_retry_after_an_answer_lost_on_the_way_is_recorded_as_a_duplicate(
     stored = assert_stored_once(stack, messages, source="backend")
     # The SDK resent the whole batch with the same messageIds: each one copy, of its original.
     assert duplicates_by_original(stack) == {row.event_id: 1 for row in stored.values()}
+    # The same messageId with the same content (sentAt aside): a plain duplicate, no conflict.
+    assert duplicate_kinds(stack) == {"content": len(messages)}
 
 
 def test_a_wrong_write_key_is_reported_by_the_sdk_as_a_401_and_nothing_is_stored(

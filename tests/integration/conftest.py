@@ -84,11 +84,10 @@ def migrated_chdb(chdb_executor: ChdbExecutor) -> tuple[Executor, str]:
 
 # --- rabbitmq: a Celery app per test on queues and exchanges no other test uses ---
 
-BROKER = BROKER_URL
 NOWHERE = "amqp://guest:guest@127.0.0.1:1//"
 
 
-def a_test_app(broker_url: str = BROKER) -> Celery:
+def a_test_app(broker_url: str = BROKER_URL) -> Celery:
     """An app on its own events queue, dead-letter queue and exchanges."""
     tag = f"dedup.test.{uuid4().hex[:12]}"
     return create_celery_app(
@@ -115,11 +114,11 @@ def delete_topology(app: Celery) -> None:
 def rabbitmq() -> str:
     """The broker URL, once it answers; make test starts it, so its absence is a failure."""
     try:
-        with Connection(BROKER, connect_timeout=2) as connection:
+        with Connection(BROKER_URL, connect_timeout=2) as connection:
             connection.ensure_connection(max_retries=1)
     except Exception as exc:
-        pytest.fail(f"RabbitMQ is not reachable at {BROKER} (make test starts it): {exc}")
-    return BROKER
+        pytest.fail(f"RabbitMQ is not reachable at {BROKER_URL} (make test starts it): {exc}")
+    return BROKER_URL
 
 
 @pytest.fixture

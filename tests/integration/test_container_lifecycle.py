@@ -8,7 +8,7 @@ import pytest
 from dedup.infrastructure.container import Container, opened
 from dedup.infrastructure.settings import Settings
 
-from tests.integration.conftest import BROKER, CLICKHOUSE_URL, REDIS_URL
+from tests.servers import BROKER_URL, REDIS_URL, clickhouse_url
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +43,8 @@ def test_a_distributed_command_closes_every_client_it_used(tmp_path: Path) -> No
     settings = Settings(
         data_dir=tmp_path,
         redis_url=REDIS_URL,
-        broker_url=BROKER,
-        clickhouse_url=CLICKHOUSE_URL + "default",
+        broker_url=BROKER_URL,
+        clickhouse_url=clickhouse_url("default"),
     )
     with opened(settings) as container:
         container.hash_cache().ping()

@@ -23,9 +23,9 @@ from dedup.domain.outcome import Outcome
 from tests.builders import NOON, a_copy_of, an_event
 from tests.contracts.hash_cache_contract import a_fingerprint, a_holder
 from tests.contracts.stored_filter_contract import refilled
-from tests.e2e.processes import wait_until
 from tests.fakes import FakeEventRepository
 from tests.redis_server import RedisServer
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -60,6 +60,25 @@ def test_the_admin_key_admits_a_request_from_anywhere(headers):
     AdminGuard.of(KEY).admit(a_request(peer="10.0.0.7", host="dedup.internal", **headers))
 
 
+@pytest.mark.parametrize("key", ["clé-ключ-🔑", "café"])
+@pytest.mark.parametrize("header", ["x_admin_key", "authorization"])
+def test_a_key_beyond_ascii_admits_a_request_that_sends_it_in_utf8(key, header):
+    # The client sends UTF-8 bytes; Litestar hands the header over decoded as latin-1.
+    value = key if header == "x_admin_key" else basic("admin", key)
+    AdminGuard.of(key).admit(a_request(peer="10.0.0.7", host="dedup.internal", **{header: value}))
+
+
+def test_a_key_beyond_ascii_sent_in_latin1_is_not_the_key():
+    # "café" in latin-1 is one byte short of its UTF-8: another key, refused, not a crash.
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "headers": [(b"host", b"dedup.internal"), (b"x-admin-key", "café".encode("latin-1"))],
+        "client": ("10.0.0.7", 50000),
+    }
+    assert refusal(AdminGuard.of("café"), ASGIConnection(scope)) == 403  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     "headers",
     [

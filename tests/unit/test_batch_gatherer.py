@@ -11,6 +11,8 @@ from attrs import Factory, define
 from dedup.adapters.inbound.batch_gatherer import BatchGatherer
 from dedup.domain.errors import BackendUnavailableError, PoisonEventError
 
+from tests.waiting import wait_until
+
 
 @define
 class Recorder:
@@ -53,14 +55,6 @@ def make(flush: Recorder) -> Iterator[Callable[..., BatchGatherer[int]]]:
     flush.gate.set()
     for gatherer in made:
         gatherer.close(timeout=5)
-
-
-def eventually(condition: Callable[[], bool], *, timeout: float = 5.0) -> None:
-    """Wait for a state of another thread's making (there is no event to wait on)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not come true in time"
-        time.sleep(0.001)
 
 
 def stored(flush: Recorder) -> list[int]:
@@ -115,7 +109,12 @@ def test_a_batch_holds_at_most_max_items_but_never_splits_a_submission(make, flu
         if waiting == 0:
             assert flush.entered.wait(5)  # taken by the first flush
         else:
-            eventually(lambda waiting=waiting: gatherer.waiting() == waiting)
+            wait_until(
+                lambda waiting=waiting: gatherer.waiting() == waiting,
+                timeout=5,
+                interval=0.001,
+                what=f"{waiting} submissions waiting",
+            )
     flush.gate.set()
     for thread in threads:
         thread.join(5)

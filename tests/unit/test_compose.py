@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shlex
 from pathlib import Path
@@ -191,8 +192,23 @@ def test_the_test_profile_runs_the_server_suites_against_the_compose_servers():
     assert services()["rabbitmq"]["image"].endswith("-management")  # the API the suites ask
 
 
+def stage_command(stage: str) -> list[str]:
+    """The CMD of one Dockerfile stage (exec form), the last one it gives."""
+    text = DOCKERFILE.read_text()
+    body = re.split(rf"^FROM\s+\S+\s+AS\s+{stage}\s*$", text, flags=re.MULTILINE)[1]
+    body = re.split(r"^FROM\s", body, flags=re.MULTILINE)[0]
+    commands = re.findall(r"^CMD\s+(\[.*\])\s*$", body, re.MULTILINE)
+    assert commands, f"the Dockerfile's {stage} stage gives no CMD in exec form"
+    found: list[str] = json.loads(commands[-1])
+    return found
+
+
+def test_the_test_command_is_written_once_in_the_dockerfile():
+    assert "command" not in services()["test"], "compose would run another command than CMD"
+
+
 def test_the_test_profile_leaves_out_only_the_tests_that_stop_this_machines_servers():
-    command = argv(services()["test"]["command"])
+    command = stage_command("test")
     assert command[0] == "pytest"
     assert {"tests/integration", "tests/e2e"} <= set(command)
     assert command[command.index("-m") + 1] == "not local_servers"

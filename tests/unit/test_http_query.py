@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
+import uvicorn
+from bench.processes import free_port
+from dedup.adapters.outbound.http_store_query import HttpStoreQuery
 from dedup.application.accept_events import AcceptEvents
 from dedup.application.run_query import RunQuery
-from dedup.domain.query import Refusal, ResultColumn
+from dedup.domain.query import QueryLimits, QueryRefusedError, Refusal, ResultColumn
 from dedup.infrastructure.app import create_app
 from dedup.infrastructure.ids import new_event_id
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from tests.fakes import FakeQueue, FakeStoreQuery
+from tests.waiting import wait_until
 
 PATH = "/admin/query"
 ADMIN = {"X-Admin-Key": "admin-s3cret"}
+WIDE_KEY = "clé-ключ-🔑"
 EVENTS = "SELECT event_id, n FROM events"
 COLUMNS = (ResultColumn("event_id", "UUID"), ResultColumn("n", "UInt64"))
 
@@ -27,17 +35,35 @@ def store() -> FakeStoreQuery:
     return FakeStoreQuery(answers={EVENTS: (COLUMNS, rows)})
 
 
-@pytest.fixture
-def client(store: FakeStoreQuery) -> Iterator[TestClient]:
+def an_app(store: FakeStoreQuery, *, admin_key: str) -> Litestar:
     accept = AcceptEvents(queue=FakeQueue(), clock=lambda: datetime.now(UTC), new_id=new_event_id)
-    app = create_app(
+    return create_app(
         accept_events=accept,
         probes={},
         api_keys={"web": "web-write-key"},
         run_query=RunQuery(store=store, default_rows=3, max_rows=10),
-        admin_key=ADMIN["X-Admin-Key"],
+        admin_key=admin_key,
     )
-    with TestClient(app) as client:
+
+
+@contextmanager
+def serving(app: Litestar) -> Iterator[str]:
+    """The app under uvicorn on a loopback port, in a thread; its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, timeout=10, interval=0.01, what="uvicorn")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def client(store: FakeStoreQuery) -> Iterator[TestClient]:
+    with TestClient(an_app(store, admin_key=ADMIN["X-Admin-Key"])) as client:
         yield client
 
 
@@ -119,3 +145,28 @@ def test_without_run_query_the_app_has_no_query_path():
     accept = AcceptEvents(queue=FakeQueue(), clock=lambda: datetime.now(UTC), new_id=new_event_id)
     with TestClient(create_app(accept_events=accept, probes={})) as client:
         assert client.post(PATH, json={"sql": EVENTS}, headers=ADMIN).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        pytest.param({"headers": {"X-Admin-Key": WIDE_KEY.encode()}}, id="x-admin-key"),
+        pytest.param({"auth": ("admin", WIDE_KEY)}, id="basic"),
+    ],
+)
+def test_an_admin_key_beyond_ascii_sent_in_utf8_opens_the_query_path(store, auth):
+    with TestClient(an_app(store, admin_key=WIDE_KEY)) as client:
+        response = client.post(PATH, json={"sql": EVENTS}, **auth)
+
+    assert response.status_code == 200, response.text
+
+
+def test_the_query_client_sends_an_admin_key_beyond_ascii_as_the_service_reads_it(store):
+    # A wrong key is refused even from loopback, so a 200 here means the key was read right.
+    with serving(an_app(store, admin_key=WIDE_KEY)) as base_url:
+        limits = QueryLimits(rows=3, seconds=5)
+        answer = HttpStoreQuery(base_url, admin_key=WIDE_KEY).run(EVENTS, limits=limits)
+        with pytest.raises(QueryRefusedError):
+            HttpStoreQuery(base_url, admin_key=WIDE_KEY[:-1]).run(EVENTS, limits=limits)
+
+    assert len(answer.rows) == 3

@@ -277,3 +277,4 @@ def test_the_tracking_paths_are_in_the_openapi_schema(client):
         operation = paths[path]["post"]
         assert "requestBody" in operation
         assert {"200", "400", "401", "503"} <= set(operation["responses"])
+    assert "get" in paths["/v1/projects/{write_key}/settings"]

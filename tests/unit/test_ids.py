@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
+import pytest
+import uuid_utils
 from dedup.infrastructure.ids import event_id_source
 
 
@@ -21,17 +24,43 @@ def test_ids_are_version_7_and_unique_across_threads() -> None:
     assert {event_id.version for event_id in ids} == {7}
 
 
-def test_a_forked_child_never_repeats_the_parents_random_bits() -> None:
-    new_id = event_id_source()
-    new_id()  # the generator's state is the parent's now, which the child inherits
+def in_a_child(report: Callable[[], bytes]) -> bytes:
+    """What report() returns in a forked child of this process."""
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: report its next id and leave at once
-        os.write(write, new_id().bytes)
+    if pid == 0:  # the child: report and leave at once
+        os.write(write, report())
         os._exit(0)
     os.close(write)
-    child = UUID(bytes=os.read(read, 16))
+    answer = os.read(read, 64)
     os.close(read)
     os.waitpid(pid, 0)
+    return answer
+
+
+def test_a_forked_child_reseeds_the_generator_before_its_first_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reseeded_in: list[int] = []
+    reseed = uuid_utils.reseed_rng
+
+    def watched() -> None:
+        reseeded_in.append(os.getpid())
+        reseed()
+
+    monkeypatch.setattr(uuid_utils, "reseed_rng", watched)
+    new_id = event_id_source()
+
+    assert in_a_child(lambda: b"reseeded" if os.getpid() in reseeded_in else b"not") == b"reseeded"
+    assert new_id().version == 7
+    assert reseeded_in == []  # the parent keeps its generator
+
+
+def test_a_forked_child_never_repeats_the_parents_random_bits() -> None:
+    """The outcome the reseed is for. uuid-utils 1.2 passes this even without the hook (its
+    generator already differs in a child); the test above is the one that needs the hook."""
+    new_id = event_id_source()
+    new_id()  # the generator's state is the parent's now, which the child inherits
+    child = UUID(bytes=in_a_child(lambda: new_id().bytes))
     parent = new_id()
     assert child.bytes[8:] != parent.bytes[8:]  # the last 62 bits are random in both

@@ -132,8 +132,26 @@ def test_a_backend_away_leaves_its_part_empty_and_the_rest_answers() -> None:
     body = response.json()
     assert body["store"] is None
     assert body["queue"] is None
-    assert body["health"] == {"database": "unavailable"}
+    assert body["health"] == {"database": "unavailable", "broker": "unavailable"}
     assert isinstance(body["accepted"], int)
+
+
+def test_a_refresh_asks_the_broker_once_its_depth_read_standing_for_its_probe() -> None:
+    # Each CeleryQueue.ping() or depth() call opens a broker connection of its own.
+    asked: list[str] = []
+
+    def depth() -> Mapping[str, int]:
+        asked.append("depth")
+        return {"events": 3}
+
+    probes = {"broker": lambda: asked.append("ping"), "database": lambda: None}
+    with page_client(depth=depth, probes=probes) as client:
+        body = client.get("/admin/overview").json()
+        assert client.get("/health/ready").json()["checks"]["broker"] == "ok"
+
+    assert body["queue"] == {"events": 3}
+    assert body["health"] == {"broker": "ok", "database": "ok"}
+    assert asked == ["depth", "ping"]  # the overview's one read, then /health/ready's own probe
 
 
 def test_the_overview_is_never_cached(client: TestClient[Any]) -> None:

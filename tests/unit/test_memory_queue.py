@@ -17,6 +17,7 @@ from dedup.domain.event import Event
 
 from tests.builders import a_copy_of, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeStoredFilter
+from tests.waiting import wait_until
 
 FAST_RETRIES = (0.01, 0.01, 0.01)
 Start = Callable[..., MemoryQueue]
@@ -71,14 +72,6 @@ def in_background(coroutine: Coroutine[Any, Any, None]) -> tuple[threading.Threa
     thread = threading.Thread(target=run)
     thread.start()
     return thread, outcome
-
-
-def eventually(condition: Callable[[], bool], *, timeout: float = 5.0) -> None:
-    """Wait for a state of the delivery thread's making (there is no event to wait on)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not come true in time"
-        time.sleep(0.001)
 
 
 def by_id(event: Event) -> UUID:
@@ -281,7 +274,7 @@ def test_stop_finishes_the_pending_puts_then_refuses_new_ones() -> None:
     queue.start()
     events = [an_event() for _ in range(10)]
     thread, outcome = in_background(queue.put(events))
-    eventually(lambda: queue.depth()["events"] == 10)
+    wait_until(lambda: queue.depth()["events"] == 10, timeout=5, interval=0.001, what="10 put")
     assert queue.drain(0.1) is False  # the thread waits for more, as told
 
     assert queue.stop(timeout=5)
@@ -300,7 +293,7 @@ def test_stopping_a_queue_never_started_fails_its_pending_puts() -> None:
     handler = Recorder()
     queue = MemoryQueue(handler)
     thread, outcome = in_background(queue.put([an_event()]))
-    eventually(lambda: queue.depth()["events"] == 1)
+    wait_until(lambda: queue.depth()["events"] == 1, timeout=5, interval=0.001, what="1 put")
 
     assert not queue.stop(timeout=1)
     thread.join(5)
@@ -357,9 +350,12 @@ def test_ping_answers_only_while_running() -> None:
         queue.ping()
     queue.start()
     queue.ping()
+    assert queue.depth() == {"events": 0}
     assert queue.stop(timeout=2)
     with pytest.raises(BackendUnavailableError):
         queue.ping()
+    with pytest.raises(BackendUnavailableError):
+        queue.depth()  # the live page reads the broker's state from it, not from ping()
 
 
 def test_each_event_is_stored_once_when_clients_retry_through_a_repository_outage(

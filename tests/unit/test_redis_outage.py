@@ -10,7 +10,7 @@ from dedup.adapters.outbound.redis_outage import RedisOutage
 from dedup.domain.errors import BackendUnavailableError
 from dedup.domain.outcome import BatchOutcome
 
-from tests.unit.test_metrics import value
+from tests.scrape import value
 
 DEGRADED = ("dedup_degraded", {"backend": "redis"})
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from attrs import define, field
-from dedup.application.batch_settlement import BatchSettlement, failure_of
+from dedup.application.batch_settlement import BatchSettlement, event_ids_by_item, failure_of
 from dedup.domain.errors import BackendUnavailableError
 from dedup.domain.event import EventId
 
@@ -160,7 +160,7 @@ class BatchGatherer(Generic[T]):
             return taken
 
     def _flush_all(self, taken: list[_Submission[T]]) -> None:
-        settlement = BatchSettlement(taken, event_ids=self._event_ids)
+        settlement = BatchSettlement(taken, event_ids=event_ids_by_item(self._event_id))
         while (group := settlement.next()) is not None:
             for submission, error in settlement.record(group, self._flush_once(group)):
                 submission.error = error
@@ -185,7 +185,3 @@ class BatchGatherer(Generic[T]):
         self.stats.failures += error is not None
         self.stats.largest = max(self.stats.largest, len(batch))
         return error
-
-    def _event_ids(self, submission: _Submission[T]) -> list[EventId]:
-        event_id = self._event_id
-        return [] if event_id is None else [event_id(item) for item in submission.items]

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from attrs import define
-from dedup.application.batch_settlement import BatchSettlement, failure_of
+from dedup.application.batch_settlement import BatchSettlement, event_ids_by_item, failure_of
 from dedup.domain.errors import BackendUnavailableError
 from dedup.domain.event import EventId
 
@@ -167,7 +167,7 @@ class GroupCommitter(Generic[T]):
 
     async def _commit(self, entries: list[_Entry[T]]) -> None:
         """Flush the entries, again without those a failure settled, until each has its answer."""
-        settlement = BatchSettlement(entries, event_ids=self._event_ids)
+        settlement = BatchSettlement(entries, event_ids=event_ids_by_item(self._event_id))
         try:
             while (group := settlement.next()) is not None:
                 # A caller that gave up meanwhile is owed nothing: flush only for those waiting.
@@ -219,10 +219,6 @@ class GroupCommitter(Generic[T]):
                 error,
             )
         return error
-
-    def _event_ids(self, entry: _Entry[T]) -> list[EventId]:
-        event_id = self._event_id
-        return [] if event_id is None else [event_id(item) for item in entry.items]
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._flushing.discard(task)

@@ -54,7 +54,9 @@ class HttpStoreQuery(StoreQuery):
     def run(self, sql: str, *, limits: QueryLimits) -> QueryResult:
         headers = {"Content-Type": "application/json"}
         if self.admin_key:
-            headers["X-Admin-Key"] = self.admin_key
+            # http.client sends a str header as latin-1; the service reads the key's UTF-8.
+            utf8 = self.admin_key.encode("utf-8", errors="surrogateescape")
+            headers["X-Admin-Key"] = utf8.decode("latin-1")
         request = urllib.request.Request(
             self.base_url.rstrip("/") + "/admin/query",
             data=json.dumps({"sql": sql, "limit": limits.rows}).encode(),

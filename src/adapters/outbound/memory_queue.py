@@ -139,8 +139,15 @@ class MemoryQueue(Queue):
             )
 
     def depth(self) -> dict[str, int]:
-        """Events put and not yet answered, the batch in the handler's hands included."""
+        """Events put and not yet answered, the batch in the handler's hands included.
+
+        BackendUnavailableError once stopping, or if the delivery thread died: as ping() says
+        then, and as CeleryQueue.depth() does when it cannot reach the broker.
+        """
         with self._cond:
+            died = self._thread is not None and not self._thread.is_alive()
+            if self._stopping or died:
+                raise BackendUnavailableError("broker", "the in-process queue is not running")
             return {"events": self._buffered + self._in_flight}
 
     def _run(self) -> None:

@@ -56,24 +56,28 @@ def from_this_machine(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     )
 
 
-def _presented(headers: Headers) -> str | None:
-    """`X-Admin-Key: KEY`, or HTTP Basic with KEY as the password (what a browser asks for)."""
+def _presented(headers: Headers) -> bytes | None:
+    """`X-Admin-Key: KEY`, or HTTP Basic with KEY as the password (what a browser asks for).
+
+    The key as the client sent it, in bytes: Litestar decodes header values as latin-1, so
+    encoding back as latin-1 undoes that, and a UTF-8 key meets the UTF-8 of DEDUP_ADMIN_KEY.
+    """
     key = headers.get("x-admin-key")
     if key is not None:
-        return key
+        return key.encode("latin-1")
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
         return None
     try:
-        _user, _, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+        _user, _, password = base64.b64decode(token.strip(), validate=True).partition(b":")
+    except binascii.Error:
         return None
     return password or None  # a write key travels as the user name, with no password
 
 
-def _digest(secret: str) -> bytes:
+def _digest(secret: bytes) -> bytes:
     # Fixed-size digests: the comparison leaks neither the key nor its length.
-    return sha256(secret.encode("utf-8", errors="surrogateescape")).digest()
+    return sha256(secret).digest()
 
 
 @frozen
@@ -84,7 +88,10 @@ class AdminGuard:
 
     @classmethod
     def of(cls, admin_key: str | None) -> AdminGuard:
-        return cls(_digest(admin_key) if admin_key else None)
+        if not admin_key:
+            return cls(None)
+        # os.environ holds bytes that are not UTF-8 as surrogates; this gives them back as sent.
+        return cls(_digest(admin_key.encode("utf-8", errors="surrogateescape")))
 
     def admit(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         """Return when the request may go on; raise RequestRejectedError when not."""

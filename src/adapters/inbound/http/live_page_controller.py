@@ -12,6 +12,7 @@ from uuid import UUID
 import anyio
 import anyio.to_thread
 import msgspec
+from attrs import evolve
 from dedup.adapters.inbound.http.health_controller import Readiness
 from dedup.adapters.metrics import DepthProbe, accepted_total
 from dedup.application.describe_store import DescribeStore, StoreDescription
@@ -31,6 +32,7 @@ _PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 _NO_STORE = CacheControlHeader(no_store=True)
+_QUEUE_PROBE = "broker"  # /health/ready's name for the backend behind the queue depth
 
 T = TypeVar("T")
 
@@ -71,8 +73,8 @@ def store_view(found: StoreDescription) -> StoreView:
 
 
 async def _unless_unavailable(call: Callable[[], T], what: str) -> T | None:
-    # Blocking (a broker call, the store's lock): off the event loop. A backend that is away
-    # leaves its part empty; readiness says which one it is.
+    # Blocking (the store's lock): off the event loop. A backend that is away leaves its part
+    # empty; readiness says which one it is.
     try:
         return await anyio.to_thread.run_sync(call)
     except BackendUnavailableError as exc:
@@ -106,14 +108,16 @@ class LivePageController(Controller):
                 lambda: describe_store.execute(latest=LATEST), "store"
             )
 
-        async def read_depths() -> None:
+        def read_depths() -> None:
             nonlocal depths
-            depths = await _unless_unavailable(queue_depth, "queue")
+            depths = queue_depth()
 
+        # Reading the depths asks the broker already: that read is the broker's probe too, so a
+        # refresh opens one broker connection, not two, and the depths get the probe's timeout.
+        checks = evolve(readiness, probes={**readiness.probes, _QUEUE_PROBE: read_depths})
         async with anyio.create_task_group() as group:
             group.start_soon(read_store)
-            group.start_soon(read_depths)
-            health = await readiness.check()
+            health = await checks.check()
         return Overview(
             # In multiprocess mode this reads every process's file: off the loop as well.
             accepted=await anyio.to_thread.run_sync(accepted_total),

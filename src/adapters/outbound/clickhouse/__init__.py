@@ -19,7 +19,6 @@ from dedup.adapters.outbound.clickhouse.url import (
     chdb_executor_from_url,
     database_from_url,
     executor_from_url,
-    query_executor_from_url,
     server_executor_from_url,
 )
 
@@ -38,6 +37,5 @@ __all__ = [
     "chdb_executor_from_url",
     "database_from_url",
     "executor_from_url",
-    "query_executor_from_url",
     "server_executor_from_url",
 ]

@@ -9,28 +9,39 @@ do not know — is the engine being unavailable for now: waited out, never a dea
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from dedup.adapters.outbound.clickhouse.executor import BACKEND
 from dedup.domain.errors import BackendUnavailableError, DedupError, PoisonEventError
 
-# ClickHouse's error codes (src/Common/ErrorCodes.cpp) about the rows an INSERT carries.
-REFUSED_ROWS = frozenset(
-    {
-        6,  # CANNOT_PARSE_TEXT
-        26,  # CANNOT_PARSE_QUOTED_STRING
-        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
-        38,  # CANNOT_PARSE_DATE
-        41,  # CANNOT_PARSE_DATETIME
-        53,  # TYPE_MISMATCH
-        69,  # ARGUMENT_OUT_OF_BOUND
-        70,  # CANNOT_CONVERT_TYPE
-        72,  # CANNOT_PARSE_NUMBER
-        117,  # INCORRECT_DATA
-        131,  # TOO_LARGE_STRING_SIZE
-        349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
-        469,  # VIOLATED_CONSTRAINT (a CHECK the rows fail)
-    }
-)
+# VIOLATED_CONSTRAINT (a CHECK the rows fail): newer than clickhouse-driver's table of codes.
+_VIOLATED_CONSTRAINT = 469
+
+
+@cache
+def refused_rows() -> frozenset[int]:
+    """ClickHouse's error codes about the rows an INSERT carries, by the driver's names."""
+    # Imported on the first failure: the embedded profile never loads the driver otherwise.
+    from clickhouse_driver.errors import ErrorCodes  # type: ignore[import-untyped]
+
+    return frozenset(
+        {
+            ErrorCodes.CANNOT_PARSE_TEXT,
+            ErrorCodes.CANNOT_PARSE_QUOTED_STRING,
+            ErrorCodes.CANNOT_PARSE_INPUT_ASSERTION_FAILED,
+            ErrorCodes.CANNOT_PARSE_DATE,
+            ErrorCodes.CANNOT_PARSE_DATETIME,
+            ErrorCodes.TYPE_MISMATCH,
+            ErrorCodes.ARGUMENT_OUT_OF_BOUND,
+            ErrorCodes.CANNOT_CONVERT_TYPE,
+            ErrorCodes.CANNOT_PARSE_NUMBER,
+            ErrorCodes.INCORRECT_DATA,
+            ErrorCodes.TOO_LARGE_STRING_SIZE,
+            ErrorCodes.CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN,
+            _VIOLATED_CONSTRAINT,
+        }
+    )
+
 
 _CODE = re.compile(r"\bCode:\s*(\d+)")
 
@@ -44,6 +55,6 @@ def code_in(message: str) -> int | None:
 def engine_error(exc: BaseException, *, code: int | None, inserting: bool) -> DedupError:
     """The domain error for a failure of the engine: poison for refused rows, else unavailable."""
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if inserting and code in REFUSED_ROWS:
+    if inserting and code in refused_rows():
         return PoisonEventError(f"clickhouse refused the rows: {first_line}")
     return BackendUnavailableError(BACKEND, first_line)

@@ -51,37 +51,29 @@ def parse_chdb_url(url: str) -> ChdbUrl:
     return ChdbUrl(path=unquote(path), database=database)
 
 
-def server_executor_from_url(url: str) -> ServerExecutor:
+def server_executor_from_url(url: str, *, database: str = "default") -> ServerExecutor:
     parsed = parse_server_url(url)
     return ServerExecutor(
-        host=parsed.host, port=parsed.port, user=parsed.user, password=parsed.password
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.user,
+        password=parsed.password,
+        database=database,
     )
 
 
-def chdb_executor_from_url(url: str) -> ChdbExecutor:
-    return ChdbExecutor(path=parse_chdb_url(url).path)
+def chdb_executor_from_url(url: str, *, database: str = "default") -> ChdbExecutor:
+    return ChdbExecutor(path=parse_chdb_url(url).path, database=database)
 
 
-def query_executor_from_url(url: str) -> Executor:
-    """An executor of its own for statements people write, in the URL's database."""
+def executor_from_url(url: str, *, database: str = "default") -> Executor:
+    """The executor the URL's scheme names; a name a statement leaves unqualified is `database`'s.
+
+    The writer stays in "default", which exists before any migration made the URL's database.
+    """
     if url.startswith("chdb://"):
-        parsed = parse_chdb_url(url)
-        return ChdbExecutor(path=parsed.path, database=parsed.database)
-    server = parse_server_url(url)
-    return ServerExecutor(
-        host=server.host,
-        port=server.port,
-        user=server.user,
-        password=server.password,
-        database=server.database,
-    )
-
-
-def executor_from_url(url: str) -> Executor:
-    """The executor the URL's scheme names."""
-    if url.startswith("chdb://"):
-        return chdb_executor_from_url(url)
-    return server_executor_from_url(url)
+        return chdb_executor_from_url(url, database=database)
+    return server_executor_from_url(url, database=database)
 
 
 def database_from_url(url: str) -> str:
