@@ -22,8 +22,9 @@ TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
 SHORT_PATHS = {kind[0]: kind for kind in TYPES}
 MESSAGE_BYTES = 32 * 1024  # Segment's limit per message, and per single-message request
 BATCH_BYTES = 500 * 1024  # and per batch request
-# Stamped anew on every attempt by the SDKs: a resent message differs in it and nothing else.
-RESENT_FIELDS = frozenset({"sentAt"})
+# Stamped anew on every attempt by the SDKs: a resent message differs in them and nothing else.
+# `_metadata` is analytics.js's delivery bookkeeping; its retry adds `retryCount` there.
+RESENT_FIELDS = frozenset({"sentAt", "_metadata"})
 # Objects of the spec: a message with one of these as anything but an object is malformed.
 _OBJECTS = ("properties", "traits", "context", "integrations")
 # What each type must carry beside its user (alias names its users itself).
