@@ -4,6 +4,8 @@ A product's page (tests/e2e/click_page.html, served by a site of the test's own)
 click with fetch, one with navigator.sendBeacon and one through analytics.js — the npm build
 of @segment/analytics-next, loaded with `cdnURL` pointed at dedup. A double click on the fetch
 button sends the event twice; it is stored once. DEDUP_CORS_ORIGINS names the page's origin.
+When dedup's answer to analytics.js is lost on the way (a TCP relay drops it), analytics.js
+retries on its own; the retry is recorded as a plain duplicate of the stored message.
 """
 
 from __future__ import annotations

@@ -35,9 +35,10 @@ from tests.servers import BROKER_URL
 
 pytestmark = pytest.mark.e2e
 
-SDKS: dict[str, tuple[ModuleType, ModuleType]] = {
-    "segment-analytics-python": (segment.analytics, segment.analytics.request),
-    "rudder-sdk-python": (rudderstack.analytics, rudderstack.analytics.request),
+# name: (package, its transport module, the Content-Encoding it sends by default)
+SDKS: dict[str, tuple[ModuleType, ModuleType, str | None]] = {
+    "segment-analytics-python": (segment.analytics, segment.analytics.request, None),
+    "rudder-sdk-python": (rudderstack.analytics, rudderstack.analytics.request, "gzip"),
 }
 
 
@@ -48,8 +49,10 @@ class Sdk:
     name: str
     package: ModuleType
     session: requests.Session
+    encoding: str | None
     errors: list[tuple[Exception, list[dict[str, Any]]]] = field(factory=list)
     statuses: list[int] = field(factory=list)
+    encodings: list[str | None] = field(factory=list)
     clients: list[Any] = field(factory=list)
 
     def client(self, *, host: str, write_key: str, **options: Any) -> Any:
@@ -70,14 +73,15 @@ class Sdk:
 
     def record(self, response: requests.Response, *_: Any, **__: Any) -> None:
         self.statuses.append(response.status_code)
+        self.encodings.append(response.request.headers.get("Content-Encoding"))
 
 
 @pytest.fixture(params=sorted(SDKS))
 def sdk(request: pytest.FixtureRequest) -> Iterator[Sdk]:
-    package, transport = SDKS[request.param]
+    package, transport, encoding = SDKS[request.param]
     # The SDK's own requests session (module-level): watch its answers, change nothing.
     session = transport._session
-    found = Sdk(name=request.param, package=package, session=session)
+    found = Sdk(name=request.param, package=package, session=session, encoding=encoding)
     session.hooks["response"].append(found.record)
     yield found
     session.hooks["response"].remove(found.record)
@@ -98,6 +102,7 @@ def test_every_message_type_sent_in_the_sdks_batches_is_stored_once_under_the_ke
     assert sdk.errors == []
     # The SDK's own batching: fewer requests than messages, every one answered 200.
     assert set(sdk.statuses) == {200} and len(sdk.statuses) < len(messages)
+    assert set(sdk.encodings) == {sdk.encoding}  # rudder-sdk-python gzips by default
     stack.wait_drained()
     wait_until(lambda: len(stored_messages(stack)) >= len(messages), timeout=60, what="rows")
     assert_stored_once(stack, messages, source="backend")
