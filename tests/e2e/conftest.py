@@ -23,14 +23,18 @@ from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident
 from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from dedup.domain.errors import BackendUnavailableError
 from kombu import Connection
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.accounting import Ledger
+from tests.browser import launch_chromium
 from tests.e2e.processes import wait_until
 from tests.redis_server import RedisServer
 from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL, clickhouse_url
 from tests.tcp_proxy import TcpProxy
 
 WORKER_THREADS = 64
+# What a browser test's page waits for at most by default: a click stored, a page refreshed.
+PAGE_TIMEOUT_MS = 30_000
 
 
 def _rabbitmq_api_counts(api: str, queue: str) -> tuple[int, int] | None:
@@ -285,6 +289,25 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         stack.stop()
         _drop_everything(stack.database, stack.queue)
         # The logs stay under tmp_path (pytest keeps the last few runs) for a failure's sake.
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless chromium (tests/browser.py), one per test module."""
+    with sync_playwright() as playwright:
+        launched = launch_chromium(playwright)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page in a browser context of the test's own (no cookies or storage shared)."""
+    context = browser.new_context()
+    opened = context.new_page()
+    opened.set_default_timeout(PAGE_TIMEOUT_MS)
+    yield opened
+    context.close()
 
 
 Relay = Callable[[str], TcpProxy]

@@ -8,6 +8,7 @@ installed by scripts/ensure-npm.sh).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections import Counter
@@ -19,8 +20,11 @@ import httpx
 from attrs import frozen
 from dedup.adapters.outbound.clickhouse.miniorm import ident
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Relay, Stack, StackFactory, relayed
+from tests.e2e.processes import wait_until
 from tests.scrape import samples
+from tests.servers import BROKER_URL
+from tests.tcp_proxy import TcpProxy
 
 JS = Path(__file__).with_name("js")
 NODE_SDK = JS / "node_sdk.mjs"
@@ -43,22 +47,8 @@ class Message:
     user_id: str
     run: str
 
-    def python_call(self) -> tuple[str, dict[str, Any]]:
-        """(method, kwargs) for analytics-python and rudder-sdk-python (the same signatures)."""
-        common = {"message_id": self.message_id}
-        props = {"run": self.run, "type": self.type}
-        by_type: dict[str, dict[str, Any]] = {
-            "track": {"user_id": self.user_id, "event": "Signed Up", "properties": props},
-            "identify": {"user_id": self.user_id, "traits": props},
-            "page": {"user_id": self.user_id, "name": "Pricing", "properties": props},
-            "screen": {"user_id": self.user_id, "name": "Home", "properties": props},
-            "group": {"user_id": self.user_id, "group_id": f"g-{self.run}", "traits": props},
-            "alias": {"previous_id": f"anon-{self.user_id}", "user_id": self.user_id},
-        }
-        return self.type, by_type[self.type] | common
-
-    def node_call(self) -> dict[str, Any]:
-        """{"method", "params"} for @segment/analytics-node (tests/e2e/js/node_sdk.mjs)."""
+    def fields(self) -> dict[str, Any]:
+        """The call's fields as the spec (and analytics-node) names them: userId, groupId..."""
         props = {"run": self.run, "type": self.type}
         by_type: dict[str, dict[str, Any]] = {
             "track": {"userId": self.user_id, "event": "Signed Up", "properties": props},
@@ -68,7 +58,16 @@ class Message:
             "group": {"userId": self.user_id, "groupId": f"g-{self.run}", "traits": props},
             "alias": {"previousId": f"anon-{self.user_id}", "userId": self.user_id},
         }
-        return {"method": self.type, "params": by_type[self.type] | {"messageId": self.message_id}}
+        return by_type[self.type] | {"messageId": self.message_id}
+
+    def python_call(self) -> tuple[str, dict[str, Any]]:
+        """(method, kwargs) for analytics-python and rudder-sdk-python (the same signatures)."""
+        snake = {re.sub("([A-Z])", r"_\1", name).lower(): v for name, v in self.fields().items()}
+        return self.type, snake
+
+    def node_call(self) -> dict[str, Any]:
+        """{"method", "params"} for @segment/analytics-node (tests/e2e/js/node_sdk.mjs)."""
+        return {"method": self.type, "params": self.fields()}
 
 
 def every_type(copies: int = 1) -> list[Message]:
@@ -117,6 +116,29 @@ def duplicate_kinds(stack: Stack) -> Counter[str]:
     return Counter(str(kind) for (kind,) in rows)
 
 
+def assert_settled_once(
+    stack: Stack, messages: list[Message], *, source: str
+) -> dict[str, StoredMessage]:
+    """Once the queue is drained and every message has a row: assert_stored_once()."""
+    stack.wait_drained()
+    wait_until(lambda: len(stored_messages(stack)) >= len(messages), timeout=60, what="rows")
+    return assert_stored_once(stack, messages, source=source)
+
+
+def assert_each_resent_once(stack: Stack, messages: list[Message], *, source: str) -> None:
+    """The SDK resent the whole batch with the same messageIds: each message one row, and one
+    copy recorded against it as a plain duplicate (the same content, sentAt aside)."""
+    stack.wait_drained()
+    wait_until(
+        lambda: sum(duplicate_kinds(stack).values()) >= len(messages),
+        timeout=60,
+        what="the resent copies to be recorded",
+    )
+    stored = assert_stored_once(stack, messages, source=source)
+    assert duplicates_by_original(stack) == {row.event_id: 1 for row in stored.values()}
+    assert duplicate_kinds(stack) == {"content": len(messages)}
+
+
 def assert_stored_once(
     stack: Stack, messages: list[Message], *, source: str
 ) -> dict[str, StoredMessage]:
@@ -130,6 +152,15 @@ def assert_stored_once(
         assert row.payload["type"] == message.type, row.payload
         once[message.message_id] = row
     return once
+
+
+def stack_losing_its_broker(make_stack: StackFactory, relay: Relay) -> tuple[Stack, TcpProxy]:
+    """A stack whose API reaches the broker through a relay (the TcpProxy returned, to cut);
+    its worker goes straight to the broker. The shared RabbitMQ itself never stops."""
+    broker = relay(BROKER_URL)
+    stack = make_stack(workers=0, api_keys=API_KEYS, broker_url=relayed(BROKER_URL, broker))
+    stack.start_worker(broker_url=BROKER_URL)
+    return stack, broker
 
 
 def start_node_sdk(spec: dict[str, Any]) -> subprocess.Popen[str]:

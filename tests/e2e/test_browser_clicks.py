@@ -16,9 +16,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.browser import launch_chromium
 from tests.e2e.conftest import Relay, StackFactory, relayed
 from tests.e2e.processes import wait_until
 from tests.e2e.sdks import (
@@ -34,15 +33,6 @@ from tests.e2e.static_site import StaticSite
 pytestmark = pytest.mark.e2e
 
 PAGE = Path(__file__).with_name("click_page.html")
-WITHIN_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -54,15 +44,6 @@ def site() -> Iterator[StaticSite]:
     ).start()
     yield served
     served.stop()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    opened = context.new_page()
-    opened.set_default_timeout(WITHIN_MS)
-    yield opened
-    context.close()
 
 
 def test_clicks_sent_by_fetch_sendbeacon_and_analytics_js_are_each_stored_once(

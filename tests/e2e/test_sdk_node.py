@@ -17,18 +17,18 @@ from tests.e2e.sdks import (
     KEYS,
     WRONG_KEY,
     Message,
-    assert_stored_once,
-    duplicate_kinds,
+    assert_each_resent_once,
+    assert_settled_once,
     duplicates_by_original,
     every_type,
     finish_node_sdk,
     kinds,
     rejected,
     run_node_sdk,
+    stack_losing_its_broker,
     start_node_sdk,
     stored_messages,
 )
-from tests.servers import BROKER_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -59,18 +59,14 @@ def test_every_message_type_sent_in_the_sdks_batches_is_stored_once_under_the_ke
     assert kinds(lines, "error") == []
     assert len(kinds(lines, "delivered")) == len(messages)
     assert statuses(lines) == [200, 200, 200]  # three batches of six
-    stack.wait_drained()
-    wait_until(lambda: len(stored_messages(stack)) >= len(messages), timeout=60, what="rows")
-    assert_stored_once(stack, messages, source="backend")
+    assert_settled_once(stack, messages, source="backend")
     assert duplicates_by_original(stack) == {}
 
 
 def test_the_sdks_retry_after_a_503_is_stored_once_as_the_first_copy(
     make_stack: StackFactory, relay: Relay
 ) -> None:
-    broker = relay(BROKER_URL)
-    stack = make_stack(workers=0, api_keys=API_KEYS, broker_url=relayed(BROKER_URL, broker))
-    stack.start_worker(broker_url=BROKER_URL)  # only the API loses the broker
+    stack, broker = stack_losing_its_broker(make_stack, relay)
     messages = every_type()
 
     with broker.down():
@@ -89,9 +85,7 @@ def test_the_sdks_retry_after_a_503_is_stored_once_as_the_first_copy(
     # Each retry says it is one (X-Retry-Count: 1, 2, ...).
     retries = [line["retryCount"] for line in kinds(lines, "http_request")]
     assert retries == [None, *(str(n) for n in range(1, len(answers)))], retries
-    stack.wait_drained()
-    wait_until(lambda: len(stored_messages(stack)) >= len(messages), timeout=60, what="rows")
-    assert_stored_once(stack, messages, source="backend")
+    assert_settled_once(stack, messages, source="backend")
     # A 503 means nothing of the request was queued: the retry is the first copy stored.
     assert duplicates_by_original(stack) == {}
 
@@ -108,16 +102,7 @@ def test_a_retry_after_an_answer_lost_on_the_way_is_recorded_as_a_duplicate(
 
     assert kinds(lines, "error") == []
     assert front.replies_lost == 1 and statuses(lines) == [200], lines
-    stack.wait_drained()
-    wait_until(
-        lambda: sum(duplicates_by_original(stack).values()) >= len(messages),
-        timeout=60,
-        what="the retried copies to be recorded",
-    )
-    stored = assert_stored_once(stack, messages, source="backend")
-    assert duplicates_by_original(stack) == {row.event_id: 1 for row in stored.values()}
-    # The same messageId with the same content (sentAt aside): a plain duplicate, no conflict.
-    assert duplicate_kinds(stack) == {"content": len(messages)}
+    assert_each_resent_once(stack, messages, source="backend")
 
 
 def test_a_wrong_write_key_is_reported_by_the_sdk_as_a_401_and_nothing_is_stored(

@@ -25,13 +25,13 @@ from tests.e2e.sdks import (
     API_KEYS,
     KEYS,
     WRONG_KEY,
-    assert_stored_once,
-    duplicate_kinds,
+    assert_each_resent_once,
+    assert_settled_once,
     duplicates_by_original,
     every_type,
+    stack_losing_its_broker,
     stored_messages,
 )
-from tests.servers import BROKER_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -103,18 +103,14 @@ def test_every_message_type_sent_in_the_sdks_batches_is_stored_once_under_the_ke
     # The SDK's own batching: fewer requests than messages, every one answered 200.
     assert set(sdk.statuses) == {200} and len(sdk.statuses) < len(messages)
     assert set(sdk.encodings) == {sdk.encoding}  # rudder-sdk-python gzips by default
-    stack.wait_drained()
-    wait_until(lambda: len(stored_messages(stack)) >= len(messages), timeout=60, what="rows")
-    assert_stored_once(stack, messages, source="backend")
+    assert_settled_once(stack, messages, source="backend")
     assert duplicates_by_original(stack) == {}
 
 
 def test_the_sdks_retry_after_a_503_is_stored_once_as_the_first_copy(
     sdk: Sdk, make_stack: StackFactory, relay: Relay
 ) -> None:
-    broker = relay(BROKER_URL)
-    stack = make_stack(workers=0, api_keys=API_KEYS, broker_url=relayed(BROKER_URL, broker))
-    stack.start_worker(broker_url=BROKER_URL)  # only the API loses the broker
+    stack, broker = stack_losing_its_broker(make_stack, relay)
     messages = every_type()
     client = sdk.client(host=stack.base_url, write_key=KEYS["backend"])
 
@@ -125,9 +121,7 @@ def test_the_sdks_retry_after_a_503_is_stored_once_as_the_first_copy(
 
     assert sdk.errors == []
     assert sdk.statuses[0] == 503 and sdk.statuses[-1] == 200, sdk.statuses
-    stack.wait_drained()
-    wait_until(lambda: len(stored_messages(stack)) >= len(messages), timeout=60, what="rows")
-    assert_stored_once(stack, messages, source="backend")
+    assert_settled_once(stack, messages, source="backend")
     # A 503 means nothing of the request was queued: the retry is the first copy stored, and
     # no duplicate is recorded. (A retry after an answer lost on the way is one: next test.)
     assert duplicates_by_original(stack) == {}
@@ -147,17 +141,7 @@ def test_a_retry_after_an_answer_lost_on_the_way_is_recorded_as_a_duplicate(
 
     assert sdk.errors == []
     assert front.replies_lost == 1 and sdk.statuses == [200], sdk.statuses
-    stack.wait_drained()
-    wait_until(
-        lambda: sum(duplicates_by_original(stack).values()) >= len(messages),
-        timeout=60,
-        what="the retried copies to be recorded",
-    )
-    stored = assert_stored_once(stack, messages, source="backend")
-    # The SDK resent the whole batch with the same messageIds: each one copy, of its original.
-    assert duplicates_by_original(stack) == {row.event_id: 1 for row in stored.values()}
-    # The same messageId with the same content (sentAt aside): a plain duplicate, no conflict.
-    assert duplicate_kinds(stack) == {"content": len(messages)}
+    assert_each_resent_once(stack, messages, source="backend")
 
 
 def test_a_wrong_write_key_is_reported_by_the_sdk_as_a_401_and_nothing_is_stored(
