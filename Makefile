@@ -8,7 +8,7 @@ STACK_ENV := DEDUP_CLICKHOUSE_URL=clickhouse://default:@127.0.0.1:9000/dedup \
 	DEDUP_REDIS_URL=redis://127.0.0.1:6379/0 \
 	DEDUP_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: install run run-stack services cluster browser migrate test unit integration e2e lint format bench bench-lookup bench-publish clean
+.PHONY: install run run-stack services cluster browser npm migrate test unit integration e2e lint format bench bench-lookup bench-publish clean
 
 # mypy reads the package as build/typecheck/dedup (pyproject's [tool.mypy] says why).
 install: $(STAMP)
@@ -36,9 +36,13 @@ services:
 cluster:
 	scripts/ensure-cluster.sh
 
-## browser: Debian's chromium, for the live page's browser test
+## browser: Debian's chromium, for the browser tests (live page, click flow)
 browser:
 	scripts/ensure-chromium.sh
+
+## npm: the JavaScript SDKs the SDK tests drive (tests/e2e/js, npm ci from package-lock.json)
+npm:
+	scripts/ensure-npm.sh
 
 migrate: install
 	$(BIN)/dedup migrate up
@@ -49,7 +53,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install services cluster browser lint
+test: install services cluster browser npm lint
 	$(BIN)/pytest -q
 
 unit: install

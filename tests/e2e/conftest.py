@@ -23,14 +23,19 @@ from dedup.adapters.outbound.clickhouse.miniorm import Statement, ident
 from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
 from dedup.domain.errors import BackendUnavailableError
 from kombu import Connection
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.accounting import Ledger
+from tests.browser import launch_chromium
 from tests.e2e.processes import wait_until
 from tests.rabbitmq_cluster import RabbitCluster
 from tests.redis_server import RedisServer
 from tests.servers import BROKER_URL, CLICKHOUSE_URL, RABBITMQ_API_URL, clickhouse_url
+from tests.tcp_proxy import TcpProxy
 
 WORKER_THREADS = 64
+# What a browser test's page waits for at most by default: a click stored, a page refreshed.
+PAGE_TIMEOUT_MS = 30_000
 
 
 def _rabbitmq_api_counts(api: str, queue: str) -> tuple[int, int] | None:
@@ -125,9 +130,13 @@ class Stack:
             self.base_url + path, json=payload, headers=dict(headers or {}), timeout=timeout
         )
 
-    def start_worker(self, *, concurrency: int = WORKER_THREADS) -> Process:
+    def start_worker(
+        self, *, concurrency: int = WORKER_THREADS, broker_url: str | None = None
+    ) -> Process:
+        """A worker; `broker_url` gives it another way to the broker than the API's."""
+        env = self.env if broker_url is None else self.env | {"DEDUP_BROKER_URL": broker_url}
         worker = Process.start(
-            "worker", "--concurrency", str(concurrency), env=self.env, cwd=self.workdir
+            "worker", "--concurrency", str(concurrency), env=env, cwd=self.workdir
         )
         self.workers.append(worker)
         # Celery says "<name> ready." once it consumes; a count of consumers could not tell
@@ -339,6 +348,52 @@ def rabbitmq_cluster() -> Iterator[RabbitCluster]:
 def cluster_broker(rabbitmq_cluster: RabbitCluster) -> Broker:
     """The test cluster as a stack's broker: its failover list, counts from a running node."""
     return Broker(rabbitmq_cluster.url, rabbitmq_cluster.counts)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless chromium (tests/browser.py), one per test module."""
+    with sync_playwright() as playwright:
+        launched = launch_chromium(playwright)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page in a browser context of the test's own (no cookies or storage shared)."""
+    context = browser.new_context()
+    opened = context.new_page()
+    opened.set_default_timeout(PAGE_TIMEOUT_MS)
+    yield opened
+    context.close()
+
+
+Relay = Callable[[str], TcpProxy]
+
+
+@pytest.fixture
+def relay() -> Iterator[Relay]:
+    """relay(url): a TcpProxy in front of the server `url` names; all stopped after the test."""
+    started: list[TcpProxy] = []
+
+    def start(url: str) -> TcpProxy:
+        address = urlsplit(url)
+        proxy = TcpProxy((address.hostname or "127.0.0.1", address.port or 5672)).start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+def relayed(url: str, proxy: TcpProxy) -> str:
+    """`url` with its host and port replaced by the relay's."""
+    address = urlsplit(url)
+    netloc = address.netloc.rsplit("@", 1)
+    where = f"127.0.0.1:{proxy.port}"
+    return address._replace(netloc=f"{netloc[0]}@{where}" if len(netloc) == 2 else where).geturl()
 
 
 @pytest.fixture

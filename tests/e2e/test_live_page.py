@@ -1,7 +1,8 @@
 """The live page in headless Chromium: it follows what an embedded `dedup serve` is sent.
 
 The browser is Debian's chromium (tests/browser.py: $CHROMIUM, else /usr/bin/chromium), driven
-by Playwright; Playwright's own browser download is never used.
+by Playwright (the `browser` and `page` fixtures of tests/e2e/conftest.py); Playwright's own
+browser download is never used.
 """
 
 from __future__ import annotations
@@ -14,22 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 from bench.processes import Process, clean_environment, free_port, wait_ready
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-
-from tests.browser import launch_chromium
+from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
 
 # The page refreshes every 2 s; the embedded queue stores within a fraction of that.
 WITHIN_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -44,15 +35,6 @@ def base_url(tmp_path: Path) -> Iterator[str]:
         assert server.stop() == 0, server.output()
     finally:
         server.kill()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(WITHIN_MS)
-    yield page
-    context.close()
 
 
 def test_the_page_follows_an_event_and_its_duplicate_as_they_arrive(

@@ -132,6 +132,18 @@ def test_a_resent_message_id_is_one_identity_whatever_its_sent_at(client, queue)
     assert first.content == retry.content  # a retry, not a different message under one id
 
 
+def test_an_analytics_js_retry_is_the_same_content_whatever_its_metadata_says(client, queue):
+    # analytics.js (normalize.ts) restamps `_metadata.retryCount` on a retry: not the event.
+    message = {"userId": "u", "event": "e", "messageId": "ajs-next-2"}
+    client.post("/v1/t", json={**message, "_metadata": {"bundled": ["Segment.io"]}}, headers=WEB)
+    resent = {**message, "_metadata": {"retryCount": 2, "bundled": ["Segment.io"]}}
+    client.post("/v1/t", json=resent, headers=WEB)
+
+    first, retry = queue.queued
+    assert first.fingerprint == retry.fingerprint
+    assert first.content == retry.content
+
+
 def test_a_message_id_is_scoped_by_its_source(client, queue):
     message = {"userId": "u", "event": "e", "messageId": "m-1"}
     client.post("/v1/track", json=message, headers=WEB)
