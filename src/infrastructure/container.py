@@ -196,7 +196,10 @@ class Container(containers.DeclarativeContainer):
         cluster=clickhouse_cluster,
     )
     late_journal = providers.Singleton(
-        ClickHouseLateJournal, executor=clickhouse_executor, database=clickhouse_database
+        ClickHouseLateJournal,
+        executor=clickhouse_executor,
+        database=clickhouse_database,
+        cluster=clickhouse_cluster,
     )
     archiver = providers.Singleton(FileArchiver, settings.provided.backups)
     archive_lock = providers.Factory(

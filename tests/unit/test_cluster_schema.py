@@ -42,6 +42,18 @@ def test_a_sharded_table_becomes_a_replicated_local_table_and_a_distributed_one(
     )
 
 
+def test_the_late_row_journal_is_spread_at_random_having_no_fingerprint() -> None:
+    """0004 as it is: a Distributed table sharded by a column it lacks could take no insert."""
+    (journal,) = [
+        statement
+        for statement in Migration.load(MIGRATIONS / "0004_create_late_rows.sql").up
+        if "late_rows" in statement
+    ]
+    local, distributed = _laid_out(journal)
+    assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/dedup/late_rows_local'" in local
+    assert distributed.endswith("Distributed('main', 'dedup', 'late_rows_local', rand())")
+
+
 def test_an_engine_without_arguments_gets_only_the_path_and_the_replica() -> None:
     sql = (
         "CREATE TABLE {database}.event_duplicates {on_cluster} (a UInt8)"

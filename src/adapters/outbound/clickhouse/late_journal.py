@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from attrs import define
 from dedup.adapters.outbound.archive_format import line_from_record, record_from_line
+from dedup.adapters.outbound.clickhouse.cluster_schema import LOCAL_SUFFIX
 from dedup.adapters.outbound.clickhouse.column_types import STRING
 from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.mappers import Row
@@ -20,12 +21,13 @@ from dedup.adapters.outbound.clickhouse.miniorm import (
     Param,
     Statement,
     eq,
+    ident,
     lt,
     qualified,
     select,
 )
 from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
-from dedup.adapters.outbound.clickhouse.tables import LATE_ROWS, SYSTEM_PARTS
+from dedup.adapters.outbound.clickhouse.tables import LATE_ROWS
 from dedup.application.ports import LateJournal
 from dedup.domain.archive import ArchivedTable, Record, written_late
 from dedup.domain.errors import PoisonEventError
@@ -49,6 +51,8 @@ class ClickHouseLateJournal(LateJournal):
 
     executor: Executor
     database: str
+    # DEDUP_CLICKHOUSE_CLUSTER: the journal's rows live in each shard's late_rows_local.
+    cluster: str | None = None
 
     def unstored_late(self, table: ArchivedTable, *, before: datetime) -> list[Record]:
         query = select(self.database, LATE_ROWS, "record").where(
@@ -77,21 +81,21 @@ class ClickHouseLateJournal(LateJournal):
             return stored
 
     def forget_late(self, *, written_before: datetime) -> None:
-        parts = SYSTEM_PARTS
-        query = select("system", parts, "partition_id").where(
-            eq(parts["database"], self.database),
-            eq(parts["table"], LATE_ROWS.name),
-            eq(parts["active"], 1),
+        # The days are read from the rows (one column), not from one server's system.parts:
+        # on a cluster each server lists only its own shard's parts.
+        table = qualified(self.database, LATE_ROWS.name)
+        days = self.executor.query(
+            Statement.text(f"SELECT DISTINCT toString(toYYYYMMDD(`written_at`)) FROM {table}")
         )
-        for partition_id in sorted({row[0] for row in self.executor.query(query.statement())}):
+        target = table
+        if self.cluster:
+            local = qualified(self.database, LATE_ROWS.name + LOCAL_SUFFIX)
+            target = f"{local} ON CLUSTER {ident(self.cluster)}"
+        for partition_id in sorted({row[0] for row in days}):
             day = datetime.strptime(partition_id, "%Y%m%d").replace(tzinfo=UTC)
             if day + timedelta(days=1) <= written_before:  # no row of it is newer
                 self.executor.execute(
                     Statement(
-                        (
-                            f"ALTER TABLE {qualified(self.database, LATE_ROWS.name)}"
-                            " DROP PARTITION ID ",
-                            Param(partition_id, STRING),
-                        )
+                        (f"ALTER TABLE {target} DROP PARTITION ID ", Param(partition_id, STRING))
                     )
                 )

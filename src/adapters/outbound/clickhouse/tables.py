@@ -112,7 +112,10 @@ MIGRATED_TABLES = (EVENTS, EVENT_FINGERPRINTS, EVENT_DUPLICATES, LATE_ROWS)
 
 # On a cluster (cluster_schema.py) every row of the three goes to the shard its fingerprint
 # names: an event, its fingerprint and every copy recorded against it all live on one shard.
-SHARDING_KEY = {table.name: "sipHash64(fingerprint)" for table in MIGRATED_TABLES}
+SHARDING_KEY = {table.name: "sipHash64(fingerprint)" for table in MIGRATED_TABLES} | {
+    # The late-row journal has no fingerprint and needs none: it is read through Distributed.
+    LATE_ROWS.name: "rand()",
+}
 
 # Read, never migrated: the parts of every MergeTree table, for partitions and recent writes.
 SYSTEM_PARTS = Table(
