@@ -24,6 +24,8 @@ LAYOUT = {
     "events_fingerprints_mv": "MaterializedView",
     "event_duplicates": "Distributed",
     "event_duplicates_local": "ReplicatedReplacingMergeTree",
+    "late_rows": "Distributed",
+    "late_rows_local": "ReplicatedMergeTree",
     "schema_migrations": "ReplicatedReplacingMergeTree",
 }
 
