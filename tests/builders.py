@@ -6,8 +6,10 @@ import itertools
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from uuid import UUID
 
-from dedup.domain.event import Event, EventId, uuid7
+from attrs import evolve
+from dedup.domain.event import Event, EventId, precedence, uuid7
 from dedup.infrastructure.ids import new_event_id
 
 _counter = itertools.count()
@@ -49,3 +51,18 @@ def a_copy_of(event: Event) -> Event:
         source=event.source,
         payload=event.payload,
     )
+
+
+def a_losing_copy(event: Event) -> Event:
+    """A copy that loses a race to the given event: an id of lower precedence (DESIGN.md §3.4).
+
+    The two ids share their upper half, as two ids uuid-utils makes in one millisecond do:
+    what tells them apart is the half a UUID's upper bits alone would miss.
+    """
+    upper = event.event_id.int >> 64 << 64
+    ids = (
+        EventId(UUID(int=upper | 0b10 << 62 | int.from_bytes(os.urandom(8), "big") >> 2))
+        for _ in itertools.count()
+    )
+    loser = next(i for i in ids if precedence(i) < precedence(event.event_id))
+    return evolve(a_copy_of(event), event_id=loser)

@@ -22,7 +22,7 @@ from dedup.application.ports import (
     WriteMark,
 )
 from dedup.domain.errors import BackendUnavailableError, PoisonEventError
-from dedup.domain.event import Event, EventId, Holder
+from dedup.domain.event import Event, EventId, Holder, precedence
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate, DuplicateKind
 from dedup.domain.overview import LatestEvent, StoreCounts
@@ -219,9 +219,9 @@ class FakeEventRepository(EventRepository, FingerprintHistory, StoreOverview):
         ]
 
     def final(self) -> list[Event]:
-        """The events table as a read with FINAL sees it: the smallest id per fingerprint."""
+        """The events table as a read with FINAL sees it: the highest precedence per fingerprint."""
         kept: dict[EventFingerprint, Event] = {}
-        for event in sorted(self.stored, key=lambda e: e.event_id):
+        for event in sorted(self.stored, key=lambda e: precedence(e.event_id), reverse=True):
             kept.setdefault(event.fingerprint, event)
         return list(kept.values())
 
@@ -231,7 +231,7 @@ class FakeEventRepository(EventRepository, FingerprintHistory, StoreOverview):
         wanted = set(fingerprints)
         since = self.clock() - timedelta(seconds=self.window_seconds)
         found: dict[EventFingerprint, list[Contender]] = {}
-        for event in sorted(self.stored, key=lambda e: e.event_id):
+        for event in sorted(self.stored, key=lambda e: precedence(e.event_id), reverse=True):
             if event.fingerprint in wanted and event.received_at >= since:
                 if event.event_id in skip:
                     continue

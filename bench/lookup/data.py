@@ -15,7 +15,7 @@ from uuid import UUID
 
 from attrs import frozen
 from dedup.adapters.outbound.clickhouse.miniorm import qualified
-from dedup.domain.event import EventId
+from dedup.domain.event import EventId, precedence
 from dedup.domain.fingerprint import EventFingerprint
 
 TABLE = "event_fingerprints"
@@ -117,17 +117,19 @@ class Batch:
         return [fingerprint_of(n) for n in numbers]
 
     def expected_owners(self) -> dict[EventFingerprint, tuple[EventId, EventFingerprint]]:
-        """fingerprint -> (owner id, content): the smallest id by Python's UUID order."""
+        """fingerprint -> (owner id, content): the id of highest precedence."""
         expected = {}
         for n in self.hits:
             ids = [event_id_of(n, 1), event_id_of(n, 2)] if is_contested(n) else [event_id_of(n)]
-            expected[fingerprint_of(n)] = (min(ids), content_of(n))
+            expected[fingerprint_of(n)] = (max(ids, key=precedence), content_of(n))
         return expected
 
     def expected_contested(self) -> dict[EventFingerprint, list[EventId]]:
-        """fingerprint -> both holders' ids, smallest first, for the contested hits only."""
+        """fingerprint -> both holders' ids, the winner first, for the contested hits only."""
         return {
-            fingerprint_of(n): sorted([event_id_of(n, 1), event_id_of(n, 2)])
+            fingerprint_of(n): sorted(
+                [event_id_of(n, 1), event_id_of(n, 2)], key=precedence, reverse=True
+            )
             for n in self.hits
             if is_contested(n)
         }

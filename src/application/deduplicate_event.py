@@ -3,9 +3,9 @@
 The race §3 step 4 leaves to the merge is settled here instead. Redis loses a claim between one
 copy's claim and its insert while a second copy is in flight: both find no owner and both are
 inserted. So after its insert a batch asks the repository once more which of its fingerprints
-are held by more than one stored event. The smallest event_id wins — the row events'
-ReplacingMergeTree keeps (version = 2**64-1 - (event_id >> 64)) and the one owners() names —
-and every other contender is recorded as a duplicate of it; Redis is pointed at the winner.
+are held by more than one stored event. The event of highest precedence wins — the row
+events' ReplacingMergeTree keeps (its version) and the one owners() names — and every
+other contender is recorded as a duplicate of it; Redis is pointed at the winner.
 Of two racing batches, the one whose insert landed last sees both rows, so at least one settles
 the contest; a batch that died between its insert and the check is redelivered, and the retry
 checks its already-stored events too (a losing event's retry finds the winner in owners()).
@@ -30,8 +30,6 @@ What is left, each needing a lost claim at the exact moment of a race on top:
 - a copy that arrived while the loser held the Redis claim, before the contest was settled, is
   recorded against the loser: a chain copy → loser → winner. Readers resolve chains by
   following original_event_id until it names a stored event;
-- contenders whose ids share their upper 64 bits (same millisecond and the same 12 random bits
-  of a UUIDv7) have equal versions, and the merge keeps the later insert instead;
 - contenders received on different UTC days sit in different partitions, which a merge never
   folds, so events keeps both (the loser is then in events and in event_duplicates).
 """

@@ -131,7 +131,7 @@ class EventRepository(Protocol):
     """ClickHouse, the truth: stored events, their fingerprints, recorded duplicates."""
 
     def owners(self, fingerprints: Collection[EventFingerprint]) -> dict[EventFingerprint, Holder]:
-        """The stored owner (smallest event_id) of each fingerprint in the dedup window."""
+        """The stored owner (of highest precedence) of each fingerprint in the dedup window."""
         ...
 
     def mark(self) -> WriteMark:
@@ -141,7 +141,7 @@ class EventRepository(Protocol):
     def contested(
         self, fingerprints: Collection[EventFingerprint], *, written_after: WriteMark | None = None
     ) -> dict[EventFingerprint, list[Contender]]:
-        """Those fingerprints stored by more than one event, each list smallest event_id first.
+        """Those fingerprints stored by more than one event, each list the winner first.
 
         With written_after, the search may be limited to holders written after that mark, so it
         costs what was written since rather than the whole window: pass it only for

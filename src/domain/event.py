@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from hashlib import blake2b
 from typing import NewType
 from uuid import UUID
 
@@ -22,6 +23,18 @@ def uuid7(*, unix_ms: int, random: bytes) -> EventId:
     value |= 0b10 << 62
     value |= int.from_bytes(random[2:10], "big") & 0x3FFF_FFFF_FFFF_FFFF
     return EventId(UUID(int=value))
+
+
+def precedence(event_id: UUID) -> int:
+    """Which of the events stored with one fingerprint stays: the one of highest precedence.
+
+    It is the version events' ReplacingMergeTree keeps the largest of, so it must never tie
+    for two events, and a version has 64 bits. An id's upper half does not do: ids made in one
+    millisecond by one process share it (uuid-utils counts below it), and the merge keeps the
+    later insert of two equal versions, not the event the contest chose. 64 bits of a hash of
+    the whole id tie once in 2**64 pairs; whichever copy of a race it favours is as good.
+    """
+    return int.from_bytes(blake2b(event_id.bytes, digest_size=8).digest(), "big")
 
 
 @frozen

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 from dedup.application.ports import EventRepository, FingerprintHistory
-from dedup.domain.event import Event, EventId, uuid7
+from dedup.domain.event import Event, EventId, precedence, uuid7
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate, DuplicateKind
 from dedup.domain.standard_fields import StandardFields
@@ -118,21 +118,21 @@ class EventRepositoryContract:
             recent.fingerprint: recent.holder
         }
 
-    def test_the_smallest_event_id_owns_a_fingerprint_stored_twice(
+    def test_the_event_of_highest_precedence_owns_a_fingerprint_stored_twice(
         self, repo: EventRepository, now: datetime
     ) -> None:
         ms = int(now.timestamp() * 1000)
-        # Same millisecond; the halves order oppositely, so only a 128-bit comparison picks
-        # `first` (ClickHouse versions disagree on UUID order; Python's is the rule).
-        first = uuid7(unix_ms=ms, random=b"\x00\x01" + b"\xff" * 8)
-        second = uuid7(unix_ms=ms, random=b"\x00\x02" + b"\x00" * 8)
-        assert first < second
+        # One millisecond and one upper half, as uuid-utils makes two ids in a row: only the
+        # lower half tells them apart, and the merge must keep the one owners() names.
+        a = uuid7(unix_ms=ms, random=b"\x00\x01" + b"\x00" * 7 + b"\x01")
+        b = uuid7(unix_ms=ms, random=b"\x00\x01" + b"\x00" * 7 + b"\x02")
+        winner, loser = sorted([a, b], key=precedence, reverse=True)
         payload = {"race": uuid4().hex}
-        earlier = an_event(received_at=now, payload=payload, event_id=first)
-        later = an_event(received_at=now, payload=payload, event_id=second)
-        repo.save(events=[later], duplicates=[])
-        repo.save(events=[earlier], duplicates=[])
-        assert repo.owners([earlier.fingerprint]) == {earlier.fingerprint: earlier.holder}
+        kept = an_event(received_at=now, payload=payload, event_id=winner)
+        beaten = an_event(received_at=now, payload=payload, event_id=loser)
+        repo.save(events=[kept], duplicates=[])
+        repo.save(events=[beaten], duplicates=[])
+        assert repo.owners([kept.fingerprint]) == {kept.fingerprint: kept.holder}
 
     def test_recorded_names_only_the_duplicates_already_saved(
         self, repo: EventRepository, now: datetime

@@ -15,7 +15,7 @@ from dedup.domain.errors import BackendUnavailableError
 from dedup.domain.event import Event
 from dedup.domain.outcome import Duplicate
 
-from tests.builders import an_event_id
+from tests.builders import a_losing_copy
 from tests.contracts.event_repository_contract import (
     WINDOW_SECONDS,
     EventRepositoryContract,
@@ -69,18 +69,28 @@ def test_the_materialized_view_fills_event_fingerprints(
     )
 
 
-def test_a_merge_keeps_the_earliest_of_two_events_with_one_fingerprint(
-    migrated_server: tuple[Executor, str], inspector: ClickHouseInspector, now: datetime
+@pytest.mark.parametrize("loser_last", [True, False], ids=["loser-inserted-last", "winner-last"])
+def test_a_merge_keeps_the_event_owners_names_of_two_with_one_fingerprint(
+    migrated_server: tuple[Executor, str],
+    inspector: ClickHouseInspector,
+    now: datetime,
+    loser_last: bool,
 ) -> None:
+    # The ids share their upper half (one millisecond, as uuid-utils makes them): the merge
+    # must still keep the winner, not whichever was inserted last.
     executor, database = migrated_server
     repo = ClickHouseEventRepository(executor=executor, database=database, window_seconds=60)
-    ms = int(now.timestamp() * 1000)
-    earlier = an_event(received_at=now, payload={"same": 1}, event_id=an_event_id(unix_ms=ms))
-    later = an_event(received_at=now, payload={"same": 1}, event_id=an_event_id(unix_ms=ms + 1))
-    repo.save(events=[later], duplicates=[])
-    repo.save(events=[earlier], duplicates=[])
+    winner = an_event(received_at=now, payload={"same": 1})
+    loser = a_losing_copy(winner)
+    for event in [winner, loser] if loser_last else [loser, winner]:
+        repo.save(events=[event], duplicates=[])
+    assert repo.owners([winner.fingerprint]) == {winner.fingerprint: winner.holder}
+    assert [c.event_id for c in repo.contested([winner.fingerprint])[winner.fingerprint]] == [
+        winner.event_id,
+        loser.event_id,
+    ]
     executor.execute(Statement.text(f"OPTIMIZE TABLE {qualified(database, 'events')} FINAL"))
-    assert inspector.events() == [earlier]
+    assert inspector.events() == [winner]
     assert inspector.count("events", final=False) == 1
 
 

@@ -18,7 +18,7 @@ from dedup.domain.event import Event, Holder
 from dedup.domain.fingerprint import EventFingerprint
 
 from tests.accounting import Ledger, assert_accounting_invariant
-from tests.builders import an_event_id
+from tests.builders import a_losing_copy, an_event_id
 from tests.contracts.event_repository_contract import WINDOW_SECONDS, a_duplicate_of, an_event
 from tests.fakes import FakeHashCache
 
@@ -55,17 +55,6 @@ def repo(store: tuple[Executor, str], now: datetime) -> BlindLookupRepository:
     )
 
 
-def same_event_with_id(event: Event, *, ms_later: int) -> Event:
-    return Event(
-        event_id=an_event_id(unix_ms=(event.event_id.int >> 80) + ms_later),
-        fingerprint=event.fingerprint,
-        content=event.content,
-        received_at=event.received_at,
-        source=event.source,
-        payload=event.payload,
-    )
-
-
 def test_nothing_is_contested_when_each_fingerprint_has_one_event(
     repo: BlindLookupRepository, now: datetime
 ) -> None:
@@ -76,11 +65,11 @@ def test_nothing_is_contested_when_each_fingerprint_has_one_event(
     assert repo.contested([event.fingerprint, absent.fingerprint]) == {}
 
 
-def test_a_fingerprint_stored_by_two_events_names_both_smallest_id_first(
+def test_a_fingerprint_stored_by_two_events_names_both_the_winner_first(
     repo: BlindLookupRepository, now: datetime
 ) -> None:
     first = an_event(received_at=now)
-    second = same_event_with_id(first, ms_later=1)
+    second = a_losing_copy(first)
     repo.save(events=[second], duplicates=[])
     repo.save(events=[first, second], duplicates=[])
 
@@ -116,7 +105,7 @@ def test_a_race_after_a_lost_claim_leaves_one_stored_event_and_one_recorded_dupl
     cache = FakeHashCache()
     deduplicate = DeduplicateEvent(cache=cache, events=repo, seen=NoStoredFilter())
     winner = an_event(received_at=now)
-    loser = same_event_with_id(winner, ms_later=1)
+    loser = a_losing_copy(winner)
 
     deduplicate.execute([loser])
     cache.flush()  # Redis lost the loser's claim ...
@@ -142,7 +131,7 @@ def test_a_batch_larger_than_one_query_can_hold_is_looked_up_in_full(
     # ~67 characters per bound fingerprint: 6,000 of them exceed max_query_size (256 KiB).
     events = [an_event(received_at=now) for _ in range(6000)]
     repo.save(events=events, duplicates=[])
-    rival = same_event_with_id(events[-1], ms_later=1)
+    rival = a_losing_copy(events[-1])
     repo.save(events=[rival], duplicates=[])
     duplicates = [a_duplicate_of(event) for event in events]
     repo.save(events=[], duplicates=duplicates[:10])
@@ -157,7 +146,7 @@ def test_a_contest_written_after_the_mark_is_found_in_the_recent_parts_alone(
     repo: BlindLookupRepository, now: datetime
 ) -> None:
     first = an_event(received_at=now)
-    second = same_event_with_id(first, ms_later=1)
+    second = a_losing_copy(first)
     mark = repo.mark()
     repo.save(events=[second], duplicates=[])
     repo.save(events=[first], duplicates=[])
@@ -172,7 +161,7 @@ def test_a_mark_far_in_the_past_or_future_changes_what_is_searched_not_what_is_r
     repo: BlindLookupRepository, now: datetime
 ) -> None:
     first = an_event(received_at=now)
-    second = same_event_with_id(first, ms_later=1)
+    second = a_losing_copy(first)
     repo.save(events=[first, second], duplicates=[])
     mark = repo.mark()
     # Nothing was written after a mark taken an hour later: nothing to search.
@@ -203,7 +192,7 @@ def test_a_part_merged_away_between_listing_and_check_falls_back_to_the_whole_wi
         executor=executor, database=database, window_seconds=WINDOW_SECONDS, clock=lambda: now
     )
     first = an_event(received_at=now)
-    second = same_event_with_id(first, ms_later=1)
+    second = a_losing_copy(first)
     mark = repo.mark()
     repo.save(events=[first, second], duplicates=[])
 

@@ -31,7 +31,7 @@ from dedup.adapters.outbound.clickhouse.chdb_executor import ChdbExecutor
 from dedup.adapters.outbound.clickhouse.event_repository import ChdbEventRepository
 from dedup.adapters.outbound.clickhouse.miniorm import Statement
 from dedup.adapters.outbound.clickhouse.tables import EVENT_FINGERPRINTS
-from dedup.domain.event import Holder
+from dedup.domain.event import Holder, precedence
 
 
 def test_counts_take_k_and_m_suffixes() -> None:
@@ -85,10 +85,11 @@ def test_a_small_table_gives_all_it_has_and_misses_for_the_rest() -> None:
     assert sorted(batch.hits) == list(range(10)) and len(batch.misses) == 90
 
 
-def test_a_contested_fingerprint_is_owned_by_the_smaller_id() -> None:
+def test_a_contested_fingerprint_is_owned_by_the_id_of_highest_precedence() -> None:
     batch = Batch(hits=(CONTESTED_EVERY, 7), misses=())
     owners = batch.expected_owners()
-    two = sorted([event_id_of(CONTESTED_EVERY, 1), event_id_of(CONTESTED_EVERY, 2)])
+    two = [event_id_of(CONTESTED_EVERY, 1), event_id_of(CONTESTED_EVERY, 2)]
+    two.sort(key=precedence, reverse=True)
     assert owners[fingerprint_of(CONTESTED_EVERY)][0] == two[0]
     assert owners[fingerprint_of(7)][0] == event_id_of(7)
     assert batch.expected_contested() == {fingerprint_of(CONTESTED_EVERY): two}

@@ -9,9 +9,8 @@ from dedup.domain.event import Event
 from dedup.domain.outcome import Outcome
 
 from tests.accounting import Ledger, assert_accounting_invariant
-from tests.builders import a_copy_of, an_event
+from tests.builders import a_copy_of, a_losing_copy, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeStoredFilter
-from tests.unit.test_deduplicate_race import a_later_copy
 
 
 @define
@@ -78,13 +77,13 @@ def test_copies_and_redeliveries_while_redis_is_down_are_stored_once(
 
 
 @pytest.mark.usefixtures("redis_down")
-def test_two_batches_racing_while_redis_is_down_keep_the_smallest_id(
+def test_two_batches_racing_while_redis_is_down_keep_one_winner(
     deduplicate: DeduplicateEvent, repo: FakeEventRepository
 ) -> None:
     # No claims at all: both batches look up, neither sees the other, both insert; the
     # check after the insert settles it, as after a claim Redis lost.
     winner = an_event()
-    loser = a_later_copy(winner)
+    loser = a_losing_copy(winner)
     deduplicate.execute([winner])
     repo.unseen = {winner.event_id}  # the loser's lookup ran before the winner landed
     outcome = deduplicate.execute([loser])

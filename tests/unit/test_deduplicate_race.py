@@ -13,20 +13,8 @@ from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import DuplicateKind, Outcome
 
 from tests.accounting import Ledger, assert_accounting_invariant
-from tests.builders import an_event, an_event_id
+from tests.builders import a_copy_of, a_losing_copy, an_event
 from tests.fakes import FakeEventRepository, FakeHashCache, FakeStoredFilter
-
-
-def a_later_copy(event: Event) -> Event:
-    """The same event again, with an id one millisecond later: it sorts after the given one."""
-    return Event(
-        event_id=an_event_id(unix_ms=(event.event_id.int >> 80) + 1),
-        fingerprint=event.fingerprint,
-        content=event.content,
-        received_at=event.received_at,
-        source=event.source,
-        payload=event.payload,
-    )
 
 
 def race(
@@ -52,11 +40,11 @@ def winner() -> Event:
 
 @pytest.fixture
 def loser(winner: Event) -> Event:
-    return a_later_copy(winner)
+    return a_losing_copy(winner)
 
 
 @pytest.mark.parametrize("loser_inserts_last", [True, False], ids=["loser-last", "winner-last"])
-def test_whichever_inserts_last_the_smallest_id_stays_and_the_other_is_its_duplicate(
+def test_whichever_inserts_last_the_winner_stays_and_the_other_is_its_duplicate(
     *,
     deduplicate: DeduplicateEvent,
     cache: FakeHashCache,
@@ -142,7 +130,7 @@ def test_copies_in_the_losing_batch_are_recorded_against_the_winner_not_the_lose
     winner: Event,
     loser: Event,
 ) -> None:
-    copy = a_later_copy(loser)
+    copy = a_copy_of(loser)
 
     race(deduplicate, cache, repo, first=[winner], then=[loser, copy])
 
@@ -158,7 +146,7 @@ def test_a_conflicting_loser_is_recorded_as_a_key_conflict(
     winner = an_event({"amount": 1}, key="order-race")
     conflicting = an_event({"amount": 2}, key="order-race")
     loser = Event(
-        event_id=a_later_copy(winner).event_id,
+        event_id=a_losing_copy(winner).event_id,
         fingerprint=conflicting.fingerprint,
         content=conflicting.content,
         received_at=conflicting.received_at,
@@ -180,7 +168,7 @@ def test_a_copy_recorded_against_the_loser_before_the_race_was_settled_resolves_
     winner: Event,
     loser: Event,
 ) -> None:
-    early_copy = a_later_copy(loser)
+    early_copy = a_copy_of(loser)
     deduplicate.execute([winner])
     cache.flush()  # the winner's claim is lost ...
     cache.claim({loser.fingerprint: loser.holder})  # ... the loser claims, not stored yet

@@ -43,7 +43,7 @@ from dedup.adapters.outbound.clickhouse.url import (
     server_executor_from_url,
 )
 from dedup.application.ports import Contender, EventRepository, FingerprintHistory, WriteMark
-from dedup.domain.event import Event, EventId, Holder
+from dedup.domain.event import Event, EventId, Holder, precedence
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate
 
@@ -78,7 +78,7 @@ def chunks(items: Collection[T], size: int = LOOKUP_CHUNK) -> Iterator[list[T]]:
 
 
 def contenders_from_row(row: Row) -> tuple[EventFingerprint, list[Contender]]:
-    """(fingerprint, [event_id], [content], [received_at]) -> contenders, smallest id first."""
+    """(fingerprint, [event_id], [content], [received_at]) -> contenders, the winner first."""
     fingerprint, ids, contents, moments = row
     contenders: dict[EventId, Contender] = {}
     for event_id, content, received_at in zip(ids, contents, moments, strict=True):
@@ -87,8 +87,9 @@ def contenders_from_row(row: Row) -> tuple[EventFingerprint, list[Contender]]:
             content=EventFingerprint(content),
             received_at=utc(received_at),
         )
-    # Python's 128-bit UUID order, the rule owners() follows too (ClickHouse's differs).
-    return EventFingerprint(fingerprint), [contenders[key] for key in sorted(contenders)]
+    # The rule the merge and owners() follow too: the highest precedence stays.
+    ranked = sorted(contenders, key=precedence, reverse=True)
+    return EventFingerprint(fingerprint), [contenders[key] for key in ranked]
 
 
 @define
@@ -132,9 +133,9 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
             )
             for row in self.executor.query(query.statement()):
                 fingerprint, holder = holder_from_row(row)
-                # The earliest id owns it, by Python's UUID order: ClickHouse's differs.
+                # The event the merge keeps owns it: the highest precedence.
                 current = found.get(fingerprint)
-                if current is None or holder.event_id < current.event_id:
+                if current is None or precedence(holder.event_id) > precedence(current.event_id):
                     found[fingerprint] = holder
         return found
 

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
-from dedup.domain.event import Event, EventId, Holder
+from dedup.domain.event import Event, EventId, Holder, precedence
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate, DuplicateKind
 from dedup.domain.standard_fields import StandardFields
 
 Row = tuple[Any, ...]
-_MAX_UINT64 = 2**64 - 1
-
-
-def version_of(event_id: UUID) -> int:
-    """ReplacingMergeTree keeps the largest version: make that the smallest (earliest) id."""
-    return _MAX_UINT64 - (event_id.int >> 64)
 
 
 def utc(value: datetime) -> datetime:
@@ -34,7 +27,7 @@ def row_from_event(event: Event) -> Row:
         utc(event.received_at),
         event.source,
         event.payload,
-        version_of(event.event_id),
+        precedence(event.event_id),  # the version: the merge keeps the highest
         event.standard.type,
         event.standard.event,
         event.standard.user_id,
