@@ -16,6 +16,7 @@ from tests.e2e.conftest import Stack, StackFactory
 from tests.e2e.faults import settle, wait_stored
 from tests.e2e.load import Load
 from tests.e2e.processes import wait_until
+from tests.redis_cluster import RedisClusterServers
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -23,9 +24,9 @@ OUTAGE_SECONDS = 30
 EVENTS = 600
 
 
-def _on_cluster(make_stack: StackFactory, chcluster: ClickHouseCluster) -> Stack:
+def _on_cluster(make_stack: StackFactory, chcluster: ClickHouseCluster, **extra: str) -> Stack:
     return make_stack(
-        workers=2, concurrency=16, clickhouse=chcluster.url(""), cluster=chcluster.name
+        workers=2, concurrency=16, clickhouse=chcluster.url(""), cluster=chcluster.name, **extra
     )
 
 
@@ -53,6 +54,34 @@ def test_concurrent_copies_through_two_workers_are_stored_once_across_the_cluste
     shards = _rows_per_shard(chcluster, stack.database)
     assert sum(shards.values()) == EVENTS and all(shards.values()), shards
     print(f"\ncluster, {len(load.ok_ids)} copies of {EVENTS} events: {tally}; per shard {shards}")
+
+
+def test_a_worker_killed_and_every_redis_node_flushed_under_load_store_each_event_once(
+    make_stack: StackFactory, chcluster: ClickHouseCluster, redis_cluster: RedisClusterServers
+) -> None:
+    # Both distributed backends at once: the ClickHouse cluster and the Redis Cluster.
+    redis_cluster.flushall()  # this test's stack uses the default key prefix
+    stack = _on_cluster(make_stack, chcluster, redis_url=redis_cluster.url)
+    load = Load(
+        stack.base_url, events=EVENTS, rate=100, spread_seconds=0.3, deadline_seconds=600
+    ).start()
+    wait_stored(stack, at_least=100)
+    wait_until(lambda: stack.depth()[1] > 0, timeout=60, what="the worker to hold messages")
+    stack.kill_worker(stack.workers[0])  # kill -9, mid-batch
+    stack.start_worker()
+    until = time.monotonic() + 8
+    while time.monotonic() < until:  # claims and filters lost on every master, again and again
+        redis_cluster.flushall()
+        time.sleep(0.05)
+
+    tally = settle(stack, load, drain_timeout=300)
+    assert tally.stored == EVENTS
+    shards = _rows_per_shard(chcluster, stack.database)
+    assert sum(shards.values()) == EVENTS and all(shards.values()), shards
+    print(
+        f"\ncluster, worker killed and redis flushed: {tally}, races settled:"
+        f" {stack.settled_races()}; per shard {shards}"
+    )
 
 
 def test_a_shard_server_stopped_for_30s_under_load_loses_nothing_and_doubles_nothing(

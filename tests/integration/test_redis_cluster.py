@@ -20,6 +20,7 @@ from tests.builders import NOON, an_event
 from tests.contracts.hash_cache_contract import HashCacheContract, a_fingerprint, a_holder
 from tests.contracts.stored_filter_contract import StoredFilterContract, refilled
 from tests.redis_cluster import RedisClusterServers, cli
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
@@ -132,9 +133,9 @@ def test_a_failover_reads_as_a_lost_filter_and_claims_go_on(
     # it is another server: the filter shards it now serves may lack the last writes.
     master = redis_cluster.masters()[0]
     replica = redis_cluster.replica_of(master)
-    assert cli(replica, "CLUSTER", "FAILOVER") == "OK"
+    assert cli(replica, "CLUSTER", "FAILOVER") == "OK"  # started: it ends a moment later
+    wait_until(lambda: replica in redis_cluster.masters(), timeout=30, what="the failover")
     redis_cluster.wait_healthy()
-    assert replica in redis_cluster.masters()
 
     unseen = seen.unseen(fresh)
     assert unseen < fresh  # the moved shards rule nothing out now, the others still do
