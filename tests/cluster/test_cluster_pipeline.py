@@ -13,7 +13,7 @@ import pytest
 
 from tests.clickhouse_cluster import ClickHouseCluster
 from tests.e2e.conftest import Stack, StackFactory
-from tests.e2e.faults import settle, wait_stored
+from tests.e2e.faults import flush_again_and_again, kill_a_worker_mid_batch, settle, wait_stored
 from tests.e2e.load import Load
 from tests.e2e.processes import wait_until
 from tests.redis_cluster import RedisClusterServers
@@ -66,13 +66,8 @@ def test_a_worker_killed_and_every_redis_node_flushed_under_load_store_each_even
         stack.base_url, events=EVENTS, rate=100, spread_seconds=0.3, deadline_seconds=600
     ).start()
     wait_stored(stack, at_least=100)
-    wait_until(lambda: stack.depth()[1] > 0, timeout=60, what="the worker to hold messages")
-    stack.kill_worker(stack.workers[0])  # kill -9, mid-batch
-    stack.start_worker()
-    until = time.monotonic() + 8
-    while time.monotonic() < until:  # claims and filters lost on every master, again and again
-        redis_cluster.flushall()
-        time.sleep(0.05)
+    kill_a_worker_mid_batch(stack)
+    flush_again_and_again(redis_cluster.flushall, seconds=8)  # on every master
 
     tally = settle(stack, load, drain_timeout=300)
     assert tally.stored == EVENTS

@@ -202,12 +202,13 @@ class Stack:
         return int(self.query(f"SELECT count() FROM {ident(self.database)}.events")[0][0])
 
     def settled_races(self) -> int:
-        """Events that were stored and then recorded as a duplicate of a smaller id: losers of
-        the race a lost claim opens (event_fingerprints keeps their rows; events folds them)."""
+        """Events that were stored and then recorded as a duplicate of the winner: losers of
+        the race a lost claim opens (event_fingerprints keeps their rows; events folds them).
+        GLOBAL: on a cluster both tables are Distributed (a plain IN there is refused)."""
         db = ident(self.database)
         rows = self.query(
             f"SELECT count() FROM {db}.event_duplicates FINAL"
-            f" WHERE event_id IN (SELECT event_id FROM {db}.event_fingerprints)"
+            f" WHERE event_id GLOBAL IN (SELECT event_id FROM {db}.event_fingerprints)"
         )
         return int(rows[0][0])
 

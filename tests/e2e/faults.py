@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.accounting import Accounting, assert_accounting_invariant
@@ -32,6 +33,21 @@ def settle(stack: Stack, load: Load, *, drain_timeout: float = 90) -> Accounting
 
 def wait_stored(stack: Stack, *, at_least: int = 1, timeout: float = 60) -> None:
     wait_until(lambda: stack.stored() >= at_least, timeout=timeout, what="events being stored")
+
+
+def kill_a_worker_mid_batch(stack: Stack, *, timeout: float = 60) -> None:
+    """kill -9 of a worker while messages are out unacked, and a new worker in its place."""
+    wait_until(lambda: stack.depth()[1] > 0, timeout=timeout, what="the worker to hold messages")
+    stack.kill_worker(stack.workers[0])
+    stack.start_worker()
+
+
+def flush_again_and_again(flush: Callable[[], None], *, seconds: float) -> None:
+    """Claims and filters lost again and again while copies are in flight."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        flush()
+        time.sleep(0.05)
 
 
 # --- ClickHouse (shared): stop it by pid, start it with the project's script ------------------

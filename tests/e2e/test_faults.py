@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import StackFactory
-from tests.e2e.faults import settle, wait_stored
+from tests.e2e.faults import flush_again_and_again, settle, wait_stored
 from tests.e2e.load import Load
 from tests.e2e.processes import wait_until
 
@@ -44,10 +44,7 @@ def test_redis_flushed_then_restarted_empty_under_load_changes_nothing_stored(
     # Copies a little apart land in different messages, so different workers race for them.
     load = Load(stack.base_url, events=1200, rate=100, spread_seconds=0.3).start()
     wait_stored(stack)
-    until = time.monotonic() + 8
-    while time.monotonic() < until:  # claims lost again and again while copies are in flight
-        stack.redis.flushall()
-        time.sleep(0.05)
+    flush_again_and_again(stack.redis.flushall, seconds=8)
     stack.redis.restart(down_for=3)  # gone for a while, back empty
     workers = list(stack.workers)
 

@@ -4,13 +4,11 @@ killed -9, every node flushed again and again, a master killed and replaced by i
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 from tests.e2e.conftest import StackFactory
-from tests.e2e.faults import settle, wait_stored
+from tests.e2e.faults import flush_again_and_again, kill_a_worker_mid_batch, settle, wait_stored
 from tests.e2e.load import Load
 from tests.e2e.processes import wait_until
 from tests.redis_cluster import RedisClusterServers
@@ -29,14 +27,8 @@ def test_on_a_redis_cluster_kills_flushes_and_a_failover_under_load_store_each_e
 
     load = Load(stack.base_url, events=1200, rate=100, spread_seconds=0.3).start()
     wait_stored(stack)
-    wait_until(lambda: stack.depth()[1] > 0, timeout=30, what="the worker to hold messages")
-    stack.kill_worker(stack.workers[0])  # kill -9, mid-batch
-    stack.start_worker()
-
-    until = time.monotonic() + 5
-    while time.monotonic() < until:  # claims and filters lost on every master, again and again
-        redis_cluster.flushall()
-        time.sleep(0.05)
+    kill_a_worker_mid_batch(stack)
+    flush_again_and_again(redis_cluster.flushall, seconds=5)  # on every master
 
     # A master crashes; after the node timeout its replica is promoted without the writes it
     # had not received yet. The crashed node comes back as a replica of the new master.
