@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Self, TypeVar
 
-from attrs import define
+from attrs import define, evolve
+from dedup.adapters.outbound.clickhouse.cluster_schema import LOCAL_SUFFIX
 from dedup.adapters.outbound.clickhouse.column_types import STRING
 from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.late_journal import late_rows_of
@@ -20,6 +21,7 @@ from dedup.adapters.outbound.clickhouse.mappers import (
 from dedup.adapters.outbound.clickhouse.miniorm import (
     Column,
     Statement,
+    Table,
     among,
     eq,
     ge,
@@ -30,6 +32,7 @@ from dedup.adapters.outbound.clickhouse.miniorm import (
     qualified,
     select,
 )
+from dedup.adapters.outbound.clickhouse.replicas import EveryReplica
 from dedup.adapters.outbound.clickhouse.tables import (
     EVENT_DUPLICATES,
     EVENT_FINGERPRINTS,
@@ -63,6 +66,8 @@ WRITE_MARK_MARGIN_S = 60
 HISTORY_PAGES = 256
 # The virtual column naming the part a row is read from.
 _PART = Column("_part", STRING)
+# Each replica's own table on a cluster (cluster_schema.py), read when every replica is read.
+_LOCAL_FINGERPRINTS = evolve(EVENT_FINGERPRINTS, name=EVENT_FINGERPRINTS.name + LOCAL_SUFFIX)
 
 T = TypeVar("T")
 
@@ -92,6 +97,20 @@ def contenders_from_row(row: Row) -> tuple[EventFingerprint, list[Contender]]:
     return EventFingerprint(fingerprint), [contenders[key] for key in ranked]
 
 
+def contests_among(rows: Iterable[Row]) -> dict[EventFingerprint, list[Contender]]:
+    """Rows of contenders_from_row, several per fingerprint (one per replica) -> the contests.
+
+    A fingerprint is contested when more than one event holds it over all the rows together.
+    """
+    merged: dict[bytes, tuple[list[object], list[object], list[object]]] = {}
+    for fingerprint, ids, contents, moments in rows:
+        into = merged.setdefault(fingerprint, ([], [], []))
+        for column, values in zip(into, (ids, contents, moments), strict=True):
+            column.extend(values)
+    found = (contenders_from_row((fp, *columns)) for fp, columns in merged.items())
+    return {fingerprint: ranked for fingerprint, ranked in found if len(ranked) > 1}
+
+
 @define
 class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     """Events, their fingerprints (via a materialized view) and duplicates in ClickHouse."""
@@ -102,6 +121,8 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     clock: Callable[[], datetime] = utc_now
     # DEDUP_CLICKHOUSE_CLUSTER: the tables are Distributed over shards (cluster_schema.py).
     cluster: str | None = None
+    # On a cluster, the lookups that decide exactly-once read every replica (replicas.py).
+    replicas: EveryReplica | None = None
 
     @classmethod
     def from_url(
@@ -125,13 +146,18 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
         since = self.clock() - timedelta(seconds=self.window_seconds)
         found: dict[EventFingerprint, Holder] = {}
         for chunk in chunks(fingerprints):
-            query = select(
-                self.database, EVENT_FINGERPRINTS, "fingerprint", "event_id", "content"
-            ).where(
-                among(EVENT_FINGERPRINTS["fingerprint"], (fp.digest for fp in chunk)),
-                ge(EVENT_FINGERPRINTS["received_at"], since),
-            )
-            for row in self.executor.query(query.statement()):
+
+            def lookup(table: Table, chunk: list[EventFingerprint] = chunk) -> Statement:
+                return (
+                    select(self.database, table, "fingerprint", "event_id", "content")
+                    .where(
+                        among(table["fingerprint"], (fp.digest for fp in chunk)),
+                        ge(table["received_at"], since),
+                    )
+                    .statement()
+                )
+
+            for row in self._lookup(lookup):
                 fingerprint, holder = holder_from_row(row)
                 # The event the merge keeps owns it: the highest precedence.
                 current = found.get(fingerprint)
@@ -167,27 +193,38 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
         self, fingerprints: Collection[EventFingerprint], *, parts: set[str] | None
     ) -> dict[EventFingerprint, list[Contender]]:
         since = self.clock() - timedelta(seconds=self.window_seconds)
-        table = EVENT_FINGERPRINTS
         fp, event_id = ident("fingerprint"), ident("event_id")
         among_parts = () if parts is None else (" AND ", *listed(_PART, sorted(parts)).parts)
+        # One server returns nothing in the common case: only fingerprints held by more than
+        # one event come back (unmerged copies of one row count once). Read replica by
+        # replica, the two events of a contest may sit on two replicas, one each: every
+        # replica returns what it holds of the batch, and the union decides.
+        having = "" if self.replicas else f" HAVING uniqExact({event_id}) > 1"
         found: dict[EventFingerprint, list[Contender]] = {}
         for chunk in chunks(fingerprints):
-            # Returns nothing in the common case: only fingerprints held by more than one
-            # event come back (unmerged copies of one row count once).
-            statement = Statement(
-                (
-                    f"SELECT {fp}, groupArray({event_id}), groupArray({ident('content')}),"
-                    f" groupArray({ident('received_at')})"
-                    f" FROM {qualified(self.database, table.name)} WHERE ",
-                    *among(table["fingerprint"], (f.digest for f in chunk)).parts,
-                    " AND ",
-                    *ge(table["received_at"], since).parts,
-                    *among_parts,
-                    f" GROUP BY {fp} HAVING uniqExact({event_id}) > 1",
+
+            def contest(table: Table, chunk: list[EventFingerprint] = chunk) -> Statement:
+                return Statement(
+                    (
+                        f"SELECT {fp}, groupArray({event_id}), groupArray({ident('content')}),"
+                        f" groupArray({ident('received_at')})"
+                        f" FROM {qualified(self.database, table.name)} WHERE ",
+                        *among(table["fingerprint"], (f.digest for f in chunk)).parts,
+                        " AND ",
+                        *ge(table["received_at"], since).parts,
+                        *among_parts,
+                        f" GROUP BY {fp}{having}",
+                    )
                 )
-            )
-            found.update(contenders_from_row(row) for row in self.executor.query(statement))
+
+            found.update(contests_among(self._lookup(contest)))
         return found
+
+    def _lookup(self, statement: Callable[[Table], Statement]) -> list[Row]:
+        """A lookup of event_fingerprints: on one server, or the union of every replica."""
+        if self.replicas is None:
+            return self.executor.query(statement(EVENT_FINGERPRINTS))
+        return self.replicas.query(statement(_LOCAL_FINGERPRINTS))
 
     def _parts(self, *, modified_since: int | None) -> set[str]:
         """Names of the active parts of event_fingerprints (modified since, if given)."""
@@ -247,6 +284,8 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
 
     def close(self) -> None:
         self.executor.close()
+        if self.replicas is not None:
+            self.replicas.close()
 
 
 @define
