@@ -7,13 +7,17 @@ from datetime import UTC, datetime
 
 import pytest
 from attrs import define, field
-from dedup.adapters.outbound.clickhouse.event_repository import contests_among
+from dedup.adapters.outbound.clickhouse.event_repository import (
+    contests_among,
+    held_twice,
+    owners_among,
+)
 from dedup.adapters.outbound.clickhouse.executor import Answer
 from dedup.adapters.outbound.clickhouse.mappers import Row
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, Table
 from dedup.adapters.outbound.clickhouse.replicas import EveryReplica, Replica, union_of
 from dedup.domain.errors import BackendUnavailableError
-from dedup.domain.event import precedence
+from dedup.domain.event import EventId, Holder, precedence
 from dedup.domain.fingerprint import EventFingerprint
 
 from tests.builders import an_event_id
@@ -101,15 +105,15 @@ def test_the_replicas_are_listed_once_and_kept_while_the_list_cannot_be_read() -
 
 def test_contenders_are_merged_across_replicas_once_each_the_winner_first() -> None:
     one, other, third = an_event_id(), an_event_id(), an_event_id()
-    contents = {eid: eid.bytes for eid in (one, other, third)}
 
-    def row(fp: bytes, *ids: object) -> Row:
-        return (fp, list(ids), [contents[i] for i in ids], [MOMENT] * len(ids))  # type: ignore[index]
+    def row(fp: bytes, event_id: EventId) -> Row:
+        return (fp, event_id, event_id.bytes, MOMENT)
 
     rows = [
         row(SPLIT, one),  # one replica holds one event of the race ...
         row(SPLIT, other),  # ... its neighbour the other, not fetched yet
-        row(SPLIT, one, other),  # a replica that has both
+        row(SPLIT, one),  # a replica that has both
+        row(SPLIT, other),
         row(ALONE, third),
         row(ALONE, third),  # the same event on both replicas: no contest
     ]
@@ -117,3 +121,19 @@ def test_contenders_are_merged_across_replicas_once_each_the_winner_first() -> N
     assert list(found) == [EventFingerprint(SPLIT)]
     [ranked] = found.values()
     assert [c.event_id for c in ranked] == sorted([one, other], key=precedence, reverse=True)
+
+
+def test_the_holder_over_every_replica_is_the_event_of_highest_precedence() -> None:
+    one, other = an_event_id(), an_event_id()
+    winner = max(one, other, key=precedence)
+    rows = [(SPLIT, one, one.bytes), (SPLIT, other, other.bytes), (ALONE, one, one.bytes)] * 2
+    owners = owners_among(rows)
+    assert owners == {
+        EventFingerprint(SPLIT): Holder(event_id=winner, content=EventFingerprint(winner.bytes)),
+        EventFingerprint(ALONE): Holder(event_id=one, content=EventFingerprint(one.bytes)),
+    }
+
+
+def test_a_fingerprint_is_held_twice_when_two_replicas_hold_two_events_for_it() -> None:
+    rows = [(SPLIT, "one"), (SPLIT, "other"), (ALONE, "third"), (ALONE, "third")]
+    assert held_twice(rows) == [EventFingerprint(SPLIT)]

@@ -21,7 +21,6 @@ from dedup.adapters.outbound.clickhouse.mappers import (
 from dedup.adapters.outbound.clickhouse.miniorm import (
     Column,
     Statement,
-    Table,
     among,
     eq,
     ge,
@@ -97,18 +96,44 @@ def contenders_from_row(row: Row) -> tuple[EventFingerprint, list[Contender]]:
     return EventFingerprint(fingerprint), [contenders[key] for key in ranked]
 
 
+def owners_among(rows: Iterable[Row]) -> dict[EventFingerprint, Holder]:
+    """Rows of (fingerprint, event_id, content) -> the holder of each: the highest precedence.
+
+    The event the merge keeps owns it. The rows may repeat (unmerged parts, several replicas).
+    """
+    best: dict[bytes, Row] = {}
+    for row in rows:
+        current = best.get(row[0])
+        if current is None or (
+            current[1] != row[1] and precedence(row[1]) > precedence(current[1])
+        ):
+            best[row[0]] = row
+    return dict(holder_from_row(row) for row in best.values())
+
+
+def held_twice(rows: Iterable[Row]) -> list[EventFingerprint]:
+    """Rows of (fingerprint, event_id), from every replica -> those more than one event holds."""
+    held: dict[bytes, set[object]] = {}
+    for fingerprint, event_id in rows:
+        held.setdefault(fingerprint, set()).add(event_id)
+    return [EventFingerprint(fp) for fp, ids in held.items() if len(ids) > 1]
+
+
 def contests_among(rows: Iterable[Row]) -> dict[EventFingerprint, list[Contender]]:
-    """Rows of contenders_from_row, several per fingerprint (one per replica) -> the contests.
+    """Rows of (fingerprint, event_id, content, received_at), from every replica -> contests.
 
     A fingerprint is contested when more than one event holds it over all the rows together.
     """
-    merged: dict[bytes, tuple[list[object], list[object], list[object]]] = {}
-    for fingerprint, ids, contents, moments in rows:
-        into = merged.setdefault(fingerprint, ([], [], []))
-        for column, values in zip(into, (ids, contents, moments), strict=True):
-            column.extend(values)
-    found = (contenders_from_row((fp, *columns)) for fp, columns in merged.items())
-    return {fingerprint: ranked for fingerprint, ranked in found if len(ranked) > 1}
+    held: dict[bytes, dict[object, Row]] = {}
+    for row in rows:
+        held.setdefault(row[0], {})[row[1]] = row
+    found: dict[EventFingerprint, list[Contender]] = {}
+    for fingerprint, by_id in held.items():
+        if len(by_id) > 1:
+            _, ids, contents, moments = zip(*by_id.values(), strict=True)
+            key, ranked = contenders_from_row((fingerprint, ids, contents, moments))
+            found[key] = ranked
+    return found
 
 
 @define
@@ -143,26 +168,10 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     def owners(self, fingerprints: Collection[EventFingerprint]) -> dict[EventFingerprint, Holder]:
         if not fingerprints:
             return {}
-        since = self.clock() - timedelta(seconds=self.window_seconds)
         found: dict[EventFingerprint, Holder] = {}
         for chunk in chunks(fingerprints):
-
-            def lookup(table: Table, chunk: list[EventFingerprint] = chunk) -> Statement:
-                return (
-                    select(self.database, table, "fingerprint", "event_id", "content")
-                    .where(
-                        among(table["fingerprint"], (fp.digest for fp in chunk)),
-                        ge(table["received_at"], since),
-                    )
-                    .statement()
-                )
-
-            for row in self._lookup(lookup):
-                fingerprint, holder = holder_from_row(row)
-                # The event the merge keeps owns it: the highest precedence.
-                current = found.get(fingerprint)
-                if current is None or precedence(holder.event_id) > precedence(current.event_id):
-                    found[fingerprint] = holder
+            columns = (ident(name) for name in ("fingerprint", "event_id", "content"))
+            found.update(owners_among(self._holding(chunk, *columns)))
         return found
 
     def mark(self) -> WriteMark:
@@ -192,39 +201,64 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     def _contested(
         self, fingerprints: Collection[EventFingerprint], *, parts: set[str] | None
     ) -> dict[EventFingerprint, list[Contender]]:
+        if self.replicas is not None:
+            return self._contested_on_every_replica(fingerprints)
         since = self.clock() - timedelta(seconds=self.window_seconds)
+        table = EVENT_FINGERPRINTS
         fp, event_id = ident("fingerprint"), ident("event_id")
         among_parts = () if parts is None else (" AND ", *listed(_PART, sorted(parts)).parts)
-        # One server returns nothing in the common case: only fingerprints held by more than
-        # one event come back (unmerged copies of one row count once). Read replica by
-        # replica, the two events of a contest may sit on two replicas, one each: every
-        # replica returns what it holds of the batch, and the union decides.
-        having = "" if self.replicas else f" HAVING uniqExact({event_id}) > 1"
         found: dict[EventFingerprint, list[Contender]] = {}
         for chunk in chunks(fingerprints):
-
-            def contest(table: Table, chunk: list[EventFingerprint] = chunk) -> Statement:
-                return Statement(
-                    (
-                        f"SELECT {fp}, groupArray({event_id}), groupArray({ident('content')}),"
-                        f" groupArray({ident('received_at')})"
-                        f" FROM {qualified(self.database, table.name)} WHERE ",
-                        *among(table["fingerprint"], (f.digest for f in chunk)).parts,
-                        " AND ",
-                        *ge(table["received_at"], since).parts,
-                        *among_parts,
-                        f" GROUP BY {fp}{having}",
-                    )
+            # Returns nothing in the common case: only fingerprints held by more than one
+            # event come back (unmerged copies of one row count once).
+            statement = Statement(
+                (
+                    f"SELECT {fp}, groupArray({event_id}), groupArray({ident('content')}),"
+                    f" groupArray({ident('received_at')})"
+                    f" FROM {qualified(self.database, table.name)} WHERE ",
+                    *among(table["fingerprint"], (f.digest for f in chunk)).parts,
+                    " AND ",
+                    *ge(table["received_at"], since).parts,
+                    *among_parts,
+                    f" GROUP BY {fp} HAVING uniqExact({event_id}) > 1",
                 )
-
-            found.update(contests_among(self._lookup(contest)))
+            )
+            found.update(contenders_from_row(row) for row in self.executor.query(statement))
         return found
 
-    def _lookup(self, statement: Callable[[Table], Statement]) -> list[Row]:
-        """A lookup of event_fingerprints: on one server, or the union of every replica."""
+    def _contested_on_every_replica(
+        self, fingerprints: Collection[EventFingerprint]
+    ) -> dict[EventFingerprint, list[Contender]]:
+        # Every replica's holders of the batch, not only the fingerprints it holds twice: the
+        # two events of a race may sit on two replicas, one each, and only the union holds
+        # both. The ids come back as text (the driver reads text ~6x faster than UUIDs); the
+        # rare fingerprint held by two events is read again in full.
+        found: dict[EventFingerprint, list[Contender]] = {}
+        for chunk in chunks(fingerprints):
+            twice = held_twice(self._holding(chunk, ident("fingerprint"), "toString(`event_id`)"))
+            if twice:
+                columns = (ident(name) for name in ("fingerprint", "event_id", "content"))
+                rows = self._holding(twice, *columns, ident("received_at"))
+                found.update(contests_among(rows))
+        return found
+
+    def _holding(self, chunk: Sequence[EventFingerprint], *expressions: str) -> list[Row]:
+        """These of the rows in the window that hold the fingerprints: of one server, or of
+        every replica."""
+        since = self.clock() - timedelta(seconds=self.window_seconds)
+        table = EVENT_FINGERPRINTS if self.replicas is None else _LOCAL_FINGERPRINTS
+        statement = Statement(
+            (
+                f"SELECT {', '.join(expressions)} FROM {qualified(self.database, table.name)}",
+                " WHERE ",
+                *among(table["fingerprint"], (fp.digest for fp in chunk)).parts,
+                " AND ",
+                *ge(table["received_at"], since).parts,
+            )
+        )
         if self.replicas is None:
-            return self.executor.query(statement(EVENT_FINGERPRINTS))
-        return self.replicas.query(statement(_LOCAL_FINGERPRINTS))
+            return self.executor.query(statement)
+        return self.replicas.query(statement)
 
     def _parts(self, *, modified_since: int | None) -> set[str]:
         """Names of the active parts of event_fingerprints (modified since, if given)."""
