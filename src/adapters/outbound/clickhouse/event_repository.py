@@ -243,8 +243,7 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
         return found
 
     def _holding(self, chunk: Sequence[EventFingerprint], *expressions: str) -> list[Row]:
-        """These of the rows in the window that hold the fingerprints: of one server, or of
-        every replica."""
+        """Those columns of the rows in the window holding the fingerprints (of every replica)."""
         since = self.clock() - timedelta(seconds=self.window_seconds)
         table = EVENT_FINGERPRINTS if self.replicas is None else _LOCAL_FINGERPRINTS
         statement = Statement(
