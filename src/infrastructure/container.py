@@ -22,6 +22,7 @@ from dedup.adapters.outbound.clickhouse import (
 )
 from dedup.adapters.outbound.clickhouse.late_journal import ClickHouseLateJournal
 from dedup.adapters.outbound.clickhouse.partition_store import ClickHousePartitionStore
+from dedup.adapters.outbound.clickhouse.replicas import EveryReplica
 from dedup.adapters.outbound.dead_letters import CeleryDeadLetters
 from dedup.adapters.outbound.file_archiver import FileArchiver
 from dedup.adapters.outbound.file_lock import FileLock
@@ -71,6 +72,15 @@ class Container(containers.DeclarativeContainer):
         closing, providers.Callable(executor_from_url, clickhouse_url, cluster=clickhouse_cluster)
     )
     clickhouse_database = providers.Callable(database_from_url, clickhouse_url)
+    # On a cluster, what the lookups that decide exactly-once read: every replica of a shard.
+    clickhouse_replicas = providers.Selector(
+        providers.Callable(lambda s: "cluster" if s.clickhouse_cluster else "server", settings),
+        cluster=providers.Resource(
+            closing,
+            providers.Callable(EveryReplica.from_url, clickhouse_url, cluster=clickhouse_cluster),
+        ),
+        server=providers.Object(None),
+    )
     window_seconds = providers.Callable(seconds, settings.provided.window)
     event_repository = providers.Selector(
         providers.Callable(scheme, clickhouse_url),
@@ -80,6 +90,7 @@ class Container(containers.DeclarativeContainer):
             database=clickhouse_database,
             window_seconds=window_seconds,
             cluster=clickhouse_cluster,
+            replicas=clickhouse_replicas,
         ),
         chdb=providers.Singleton(
             ChdbEventRepository,

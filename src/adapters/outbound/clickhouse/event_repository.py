@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Self, TypeVar
 
-from attrs import define
+from attrs import define, evolve
+from dedup.adapters.outbound.clickhouse.cluster_schema import LOCAL_SUFFIX
 from dedup.adapters.outbound.clickhouse.column_types import STRING
 from dedup.adapters.outbound.clickhouse.executor import Executor
 from dedup.adapters.outbound.clickhouse.late_journal import late_rows_of
@@ -30,6 +31,7 @@ from dedup.adapters.outbound.clickhouse.miniorm import (
     qualified,
     select,
 )
+from dedup.adapters.outbound.clickhouse.replicas import EveryReplica
 from dedup.adapters.outbound.clickhouse.tables import (
     EVENT_DUPLICATES,
     EVENT_FINGERPRINTS,
@@ -63,6 +65,8 @@ WRITE_MARK_MARGIN_S = 60
 HISTORY_PAGES = 256
 # The virtual column naming the part a row is read from.
 _PART = Column("_part", STRING)
+# Each replica's own table on a cluster (cluster_schema.py), read when every replica is read.
+_LOCAL_FINGERPRINTS = evolve(EVENT_FINGERPRINTS, name=EVENT_FINGERPRINTS.name + LOCAL_SUFFIX)
 
 T = TypeVar("T")
 
@@ -92,6 +96,46 @@ def contenders_from_row(row: Row) -> tuple[EventFingerprint, list[Contender]]:
     return EventFingerprint(fingerprint), [contenders[key] for key in ranked]
 
 
+def owners_among(rows: Iterable[Row]) -> dict[EventFingerprint, Holder]:
+    """Rows of (fingerprint, event_id, content) -> the holder of each: the highest precedence.
+
+    The event the merge keeps owns it. The rows may repeat (unmerged parts, several replicas).
+    """
+    best: dict[bytes, Row] = {}
+    for row in rows:
+        current = best.get(row[0])
+        if current is None or (
+            current[1] != row[1] and precedence(row[1]) > precedence(current[1])
+        ):
+            best[row[0]] = row
+    return dict(holder_from_row(row) for row in best.values())
+
+
+def held_twice(rows: Iterable[Row]) -> list[EventFingerprint]:
+    """Rows of (fingerprint, event_id), from every replica -> those more than one event holds."""
+    held: dict[bytes, set[object]] = {}
+    for fingerprint, event_id in rows:
+        held.setdefault(fingerprint, set()).add(event_id)
+    return [EventFingerprint(fp) for fp, ids in held.items() if len(ids) > 1]
+
+
+def contests_among(rows: Iterable[Row]) -> dict[EventFingerprint, list[Contender]]:
+    """Rows of (fingerprint, event_id, content, received_at), from every replica -> contests.
+
+    A fingerprint is contested when more than one event holds it over all the rows together.
+    """
+    held: dict[bytes, dict[object, Row]] = {}
+    for row in rows:
+        held.setdefault(row[0], {})[row[1]] = row
+    found: dict[EventFingerprint, list[Contender]] = {}
+    for fingerprint, by_id in held.items():
+        if len(by_id) > 1:
+            _, ids, contents, moments = zip(*by_id.values(), strict=True)
+            key, ranked = contenders_from_row((fingerprint, ids, contents, moments))
+            found[key] = ranked
+    return found
+
+
 @define
 class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     """Events, their fingerprints (via a materialized view) and duplicates in ClickHouse."""
@@ -102,6 +146,8 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     clock: Callable[[], datetime] = utc_now
     # DEDUP_CLICKHOUSE_CLUSTER: the tables are Distributed over shards (cluster_schema.py).
     cluster: str | None = None
+    # On a cluster, the lookups that decide exactly-once read every replica (replicas.py).
+    replicas: EveryReplica | None = None
 
     @classmethod
     def from_url(
@@ -122,21 +168,10 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     def owners(self, fingerprints: Collection[EventFingerprint]) -> dict[EventFingerprint, Holder]:
         if not fingerprints:
             return {}
-        since = self.clock() - timedelta(seconds=self.window_seconds)
         found: dict[EventFingerprint, Holder] = {}
         for chunk in chunks(fingerprints):
-            query = select(
-                self.database, EVENT_FINGERPRINTS, "fingerprint", "event_id", "content"
-            ).where(
-                among(EVENT_FINGERPRINTS["fingerprint"], (fp.digest for fp in chunk)),
-                ge(EVENT_FINGERPRINTS["received_at"], since),
-            )
-            for row in self.executor.query(query.statement()):
-                fingerprint, holder = holder_from_row(row)
-                # The event the merge keeps owns it: the highest precedence.
-                current = found.get(fingerprint)
-                if current is None or precedence(holder.event_id) > precedence(current.event_id):
-                    found[fingerprint] = holder
+            columns = (ident(name) for name in ("fingerprint", "event_id", "content"))
+            found.update(owners_among(self._holding(chunk, *columns)))
         return found
 
     def mark(self) -> WriteMark:
@@ -166,6 +201,8 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     def _contested(
         self, fingerprints: Collection[EventFingerprint], *, parts: set[str] | None
     ) -> dict[EventFingerprint, list[Contender]]:
+        if self.replicas is not None:
+            return self._contested_on_every_replica(fingerprints)
         since = self.clock() - timedelta(seconds=self.window_seconds)
         table = EVENT_FINGERPRINTS
         fp, event_id = ident("fingerprint"), ident("event_id")
@@ -188,6 +225,39 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
             )
             found.update(contenders_from_row(row) for row in self.executor.query(statement))
         return found
+
+    def _contested_on_every_replica(
+        self, fingerprints: Collection[EventFingerprint]
+    ) -> dict[EventFingerprint, list[Contender]]:
+        # Every replica's holders of the batch, not only the fingerprints it holds twice: the
+        # two events of a race may sit on two replicas, one each, and only the union holds
+        # both. The ids come back as text (the driver reads text ~6x faster than UUIDs); the
+        # rare fingerprint held by two events is read again in full.
+        found: dict[EventFingerprint, list[Contender]] = {}
+        for chunk in chunks(fingerprints):
+            twice = held_twice(self._holding(chunk, ident("fingerprint"), "toString(`event_id`)"))
+            if twice:
+                columns = (ident(name) for name in ("fingerprint", "event_id", "content"))
+                rows = self._holding(twice, *columns, ident("received_at"))
+                found.update(contests_among(rows))
+        return found
+
+    def _holding(self, chunk: Sequence[EventFingerprint], *expressions: str) -> list[Row]:
+        """Those columns of the rows in the window holding the fingerprints (of every replica)."""
+        since = self.clock() - timedelta(seconds=self.window_seconds)
+        table = EVENT_FINGERPRINTS if self.replicas is None else _LOCAL_FINGERPRINTS
+        statement = Statement(
+            (
+                f"SELECT {', '.join(expressions)} FROM {qualified(self.database, table.name)}",
+                " WHERE ",
+                *among(table["fingerprint"], (fp.digest for fp in chunk)).parts,
+                " AND ",
+                *ge(table["received_at"], since).parts,
+            )
+        )
+        if self.replicas is None:
+            return self.executor.query(statement)
+        return self.replicas.query(statement)
 
     def _parts(self, *, modified_since: int | None) -> set[str]:
         """Names of the active parts of event_fingerprints (modified since, if given)."""
@@ -247,6 +317,8 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
 
     def close(self) -> None:
         self.executor.close()
+        if self.replicas is not None:
+            self.replicas.close()
 
 
 @define

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from dedup.adapters.outbound.clickhouse.column_types import (
     STRING,
     Array,
     ColumnType,
+    FixedString,
     LowCardinality,
     Nullable,
     column_type,
@@ -94,6 +96,24 @@ def _from_server(value: Any, type_: ColumnType) -> Any:
     return value
 
 
+# Types whose values the driver hands back as the Python values meant (bytes, UUID, int).
+_AS_SENT = frozenset(
+    {
+        "UUID",
+        "Float32",
+        "Float64",
+        *(f"{sign}Int{bits}" for sign in ("", "U") for bits in (8, 16, 32, 64)),
+    }
+)
+
+
+def _reader(type_: ColumnType) -> Callable[[Any], Any] | None:
+    """How a column's values are read, decided once per column; None: as the driver gave them."""
+    if isinstance(type_, FixedString) or type_.sql in _AS_SENT:
+        return None
+    return partial(_from_server, type_=type_)
+
+
 @define
 class ServerExecutor(Executor):
     """A ClickHouse server over the native protocol; the client connects on first use."""
@@ -153,8 +173,13 @@ class ServerExecutor(Executor):
     def query(self, statement: Statement) -> list[Row]:
         sql, values, sets = server_query(statement)
         rows, columns = self._run(sql, values, with_column_types=True, external_tables=sets)
-        types = [column_type(spelling) for _name, spelling in columns]
-        return [tuple(_from_server(v, t) for v, t in zip(row, types, strict=True)) for row in rows]
+        readers = [_reader(column_type(spelling)) for _name, spelling in columns]
+        if not any(readers):
+            return [tuple(row) for row in rows]
+        return [
+            tuple(v if read is None else read(v) for v, read in zip(row, readers, strict=True))
+            for row in rows
+        ]
 
     def execute(self, statement: Statement) -> None:
         sql, values, sets = server_query(statement)

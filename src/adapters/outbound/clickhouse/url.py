@@ -18,13 +18,15 @@ DEFAULT_DATABASE = "dedup"
 
 # On a cluster (DEDUP_CLICKHOUSE_CLUSTER), every statement of the writer's connection runs with
 # these (all exist on 18.16). An INSERT into a Distributed table returns only once each shard
-# has its rows (insert_distributed_sync). Reads and writes of a shard go to the same replica:
-# the first one alive in the cluster's <remote_servers> order (in_order), never the server
-# the client happens to be connected to (prefer_localhost_replica=0), and never skipped for
-# replication delay, so a lookup that decides exactly-once reads the replica that took the
-# writes before it. A quorum (insert_quorum) would also survive losing that replica before it
-# replicated, but 18.16 refuses a quorum INSERT while another is in flight on the shard
-# (code 286: every concurrent worker batch would fail); see docs/operations.md.
+# has its rows (insert_distributed_sync). Writes and reads of a shard through the Distributed
+# tables go to the same replica: the first one alive in the cluster's <remote_servers> order
+# (in_order), never the server the client happens to be connected to
+# (prefer_localhost_replica=0), and never skipped for replication delay. A replica back from
+# an outage is first again while it still fetches, so the lookups that decide exactly-once do
+# not rely on this: they read every replica (replicas.py). A quorum (insert_quorum) would
+# also survive losing the replica that took a write before it replicated, but 18.16 refuses
+# a quorum INSERT while another is in flight on the shard (code 286: every concurrent worker
+# batch would fail); see docs/operations.md.
 CLUSTER_SETTINGS: dict[str, int | str] = {
     "insert_distributed_sync": 1,
     "load_balancing": "in_order",
