@@ -18,6 +18,7 @@ from dedup.adapters.outbound.clickhouse.event_repository import ClickHouseEventR
 from dedup.adapters.outbound.clickhouse.mappers import row_from_event
 from dedup.adapters.outbound.clickhouse.migration_runner import MigrationRunner
 from dedup.adapters.outbound.clickhouse.miniorm import Statement
+from dedup.adapters.outbound.clickhouse.replicas import EveryReplica
 from dedup.adapters.outbound.clickhouse.server_executor import ServerExecutor
 from dedup.adapters.outbound.clickhouse.tables import EVENTS
 from dedup.adapters.outbound.clickhouse.url import server_executor_from_url
@@ -202,3 +203,37 @@ def test_lookups_answer_without_one_replica_and_wait_without_a_whole_shard(
             return False
 
     wait_until(answers, timeout=60, what="lookups answer again once the shard is back")
+
+
+def test_replicas_this_worker_cannot_reach_are_read_through_the_distributed_tables(
+    chcluster: ClickHouseCluster, database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # <remote_servers> names addresses only the servers reach (a port mapping, a network of
+    # their own): every direct connection fails, and the lookup reads as the servers do.
+    url = chcluster.url(database)
+    unreachable = EveryReplica(
+        directory=server_executor_from_url(url),
+        cluster=chcluster.name,
+        connect=lambda replica: ServerExecutor(host=replica.host, port=1, connect_timeout=0.5),
+    )
+    repo = ClickHouseEventRepository(
+        executor=server_executor_from_url(url, cluster=chcluster.name),
+        database=database,
+        window_seconds=WINDOW_SECONDS,
+        cluster=chcluster.name,
+        replicas=unreachable,
+    )
+    try:
+        event = _event_on_shard(chcluster, 2)
+        rival = a_losing_copy(event)
+        repo.save(events=[event, rival], duplicates=[])
+        with caplog.at_level("WARNING"):
+            assert repo.owners([event.fingerprint]) == {event.fingerprint: event.holder}
+        assert "read through the Distributed tables" in caplog.text
+        contested = repo.contested([event.fingerprint])
+        assert [c.event_id for c in contested[event.fingerprint]] == [
+            event.event_id,
+            rival.event_id,
+        ]
+    finally:
+        repo.close()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Self, TypeVar
 
-from attrs import define, evolve
+from attrs import define, evolve, field
 from dedup.adapters.outbound.clickhouse.cluster_schema import LOCAL_SUFFIX
 from dedup.adapters.outbound.clickhouse.column_types import STRING
 from dedup.adapters.outbound.clickhouse.executor import Executor
@@ -21,6 +22,7 @@ from dedup.adapters.outbound.clickhouse.mappers import (
 from dedup.adapters.outbound.clickhouse.miniorm import (
     Column,
     Statement,
+    Table,
     among,
     eq,
     ge,
@@ -45,6 +47,7 @@ from dedup.adapters.outbound.clickhouse.url import (
     server_executor_from_url,
 )
 from dedup.application.ports import Contender, EventRepository, FingerprintHistory, WriteMark
+from dedup.domain.errors import BackendUnavailableError
 from dedup.domain.event import Event, EventId, Holder, precedence
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate
@@ -69,6 +72,7 @@ _PART = Column("_part", STRING)
 _LOCAL_FINGERPRINTS = evolve(EVENT_FINGERPRINTS, name=EVENT_FINGERPRINTS.name + LOCAL_SUFFIX)
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -148,6 +152,7 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     cluster: str | None = None
     # On a cluster, the lookups that decide exactly-once read every replica (replicas.py).
     replicas: EveryReplica | None = None
+    _directly: bool = field(default=True, init=False)  # what the last lookup could do
 
     @classmethod
     def from_url(
@@ -245,19 +250,49 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
     def _holding(self, chunk: Sequence[EventFingerprint], *expressions: str) -> list[Row]:
         """Those columns of the rows in the window holding the fingerprints (of every replica)."""
         since = self.clock() - timedelta(seconds=self.window_seconds)
-        table = EVENT_FINGERPRINTS if self.replicas is None else _LOCAL_FINGERPRINTS
-        statement = Statement(
-            (
-                f"SELECT {', '.join(expressions)} FROM {qualified(self.database, table.name)}",
-                " WHERE ",
-                *among(table["fingerprint"], (fp.digest for fp in chunk)).parts,
-                " AND ",
-                *ge(table["received_at"], since).parts,
+
+        def holding(table: Table) -> Statement:
+            return Statement(
+                (
+                    f"SELECT {', '.join(expressions)} FROM {qualified(self.database, table.name)}",
+                    " WHERE ",
+                    *among(table["fingerprint"], (fp.digest for fp in chunk)).parts,
+                    " AND ",
+                    *ge(table["received_at"], since).parts,
+                )
             )
-        )
+
         if self.replicas is None:
-            return self.executor.query(statement)
-        return self.replicas.query(statement)
+            return self.executor.query(holding(EVENT_FINGERPRINTS))
+        try:
+            rows = self.replicas.query(holding(_LOCAL_FINGERPRINTS))
+        except BackendUnavailableError as silent:
+            # No replica of a shard answered this worker's own connections: the shard is
+            # down, or <remote_servers> names it by addresses only the servers reach. Read
+            # it as the servers do, one replica per shard; a shard that is down fails that
+            # read too, and the batch waits it out.
+            try:
+                rows = self.executor.query(holding(EVENT_FINGERPRINTS))
+            except BackendUnavailableError:
+                raise silent from None
+            self._read_directly(False, silent.detail)
+            return rows
+        self._read_directly(True)
+        return rows
+
+    def _read_directly(self, directly: bool, why: str = "") -> None:
+        """Log when lookups stop reading every replica directly, and when they do again."""
+        if directly == self._directly:
+            return
+        self._directly = directly
+        if directly:
+            _log.info("clickhouse lookups read every replica again")
+        else:
+            _log.warning(
+                "clickhouse lookups read through the Distributed tables, one replica per"
+                " shard (%s): a replica still catching up may miss recent events",
+                why,
+            )
 
     def _parts(self, *, modified_since: int | None) -> set[str]:
         """Names of the active parts of event_fingerprints (modified since, if given)."""

@@ -40,6 +40,9 @@ LIST_SECONDS = 300.0
 # Servers of one cluster answer a connect in milliseconds: a replica that takes longer is
 # left out rather than holding up every lookup of the batch.
 CONNECT_TIMEOUT_S = 1.0
+# A replica that answers nothing for this long (hung, paused) is left out of the lookup, as
+# one that refuses; the driver's default would hold every batch for five minutes.
+RECEIVE_TIMEOUT_S = 30.0
 
 
 @frozen
@@ -99,6 +102,7 @@ class EveryReplica:
                 user=server.user,
                 password=server.password,
                 connect_timeout=CONNECT_TIMEOUT_S,
+                receive_timeout=RECEIVE_TIMEOUT_S,
             )
 
         return cls(directory=server_executor_from_url(url), cluster=cluster, connect=connect)

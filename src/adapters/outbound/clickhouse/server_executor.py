@@ -124,6 +124,7 @@ class ServerExecutor(Executor):
     password: str = ""
     database: str = "default"  # where a name a statement leaves unqualified is looked up
     connect_timeout: float = 5.0
+    receive_timeout: float = 300.0  # a statement that waits longer for the server fails
     alt_hosts: str = ""  # "h2:9000,h3:9000": where the client fails over to, in order
     settings: Mapping[str, int | str] = field(factory=dict)  # sent with every statement
     _client: Any = field(default=None, init=False)
@@ -142,6 +143,7 @@ class ServerExecutor(Executor):
                 password=self.password,
                 database=self.database,
                 connect_timeout=self.connect_timeout,
+                send_receive_timeout=self.receive_timeout,
                 settings={**self.settings, "strings_as_bytes": True},
                 **({"alt_hosts": self.alt_hosts} if self.alt_hosts else {}),
             )
