@@ -57,12 +57,15 @@ def a_losing_copy(event: Event) -> Event:
     """A copy that loses a race to the given event: an id of lower precedence (DESIGN.md §3.4).
 
     The two ids share their upper half, as two ids uuid-utils makes in one millisecond do:
-    what tells them apart is the half a UUID's upper bits alone would miss.
+    what tells them apart is the half a UUID's upper bits alone would miss. The loser's id
+    is also the smaller, so a rule of "the smallest id wins" would pick it, and fail.
     """
     upper = event.event_id.int >> 64 << 64
     ids = (
         EventId(UUID(int=upper | 0b10 << 62 | int.from_bytes(os.urandom(8), "big") >> 2))
         for _ in itertools.count()
     )
-    loser = next(i for i in ids if precedence(i) < precedence(event.event_id))
+    loser = next(
+        i for i in ids if i < event.event_id and precedence(i) < precedence(event.event_id)
+    )
     return evolve(a_copy_of(event), event_id=loser)

@@ -9,12 +9,12 @@ from uuid import uuid4
 
 import pytest
 from dedup.application.ports import EventRepository, FingerprintHistory
-from dedup.domain.event import Event, EventId, precedence, uuid7
+from dedup.domain.event import Event, EventId
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate, DuplicateKind
 from dedup.domain.standard_fields import StandardFields
 
-from tests.builders import an_event_id
+from tests.builders import a_losing_copy, an_event_id
 
 WINDOW_SECONDS = 30 * 24 * 3600
 HOSTILE = "'); DROP TABLE events; -- \\ \" \n\t é 😀 \x00"
@@ -121,15 +121,10 @@ class EventRepositoryContract:
     def test_the_event_of_highest_precedence_owns_a_fingerprint_stored_twice(
         self, repo: EventRepository, now: datetime
     ) -> None:
-        ms = int(now.timestamp() * 1000)
-        # One millisecond and one upper half, as uuid-utils makes two ids in a row: only the
-        # lower half tells them apart, and the merge must keep the one owners() names.
-        a = uuid7(unix_ms=ms, random=b"\x00\x01" + b"\x00" * 7 + b"\x01")
-        b = uuid7(unix_ms=ms, random=b"\x00\x01" + b"\x00" * 7 + b"\x02")
-        winner, loser = sorted([a, b], key=precedence, reverse=True)
-        payload = {"race": uuid4().hex}
-        kept = an_event(received_at=now, payload=payload, event_id=winner)
-        beaten = an_event(received_at=now, payload=payload, event_id=loser)
+        # One millisecond and one upper half, as uuid-utils makes two ids in a row, and the
+        # loser the smaller id: only the rule the merge follows names `kept`.
+        kept = an_event(received_at=now, payload={"race": uuid4().hex})
+        beaten = a_losing_copy(kept)
         repo.save(events=[kept], duplicates=[])
         repo.save(events=[beaten], duplicates=[])
         assert repo.owners([kept.fingerprint]) == {kept.fingerprint: kept.holder}

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 from attrs import define, field
-from dedup.adapters.outbound.clickhouse.event_repository import (
+from dedup.adapters.outbound.clickhouse.executor import Answer
+from dedup.adapters.outbound.clickhouse.holders import (
     contests_among,
     held_twice,
     owners_among,
 )
-from dedup.adapters.outbound.clickhouse.executor import Answer
 from dedup.adapters.outbound.clickhouse.mappers import Row
 from dedup.adapters.outbound.clickhouse.miniorm import Statement, Table
 from dedup.adapters.outbound.clickhouse.replicas import EveryReplica, Replica, union_of
@@ -90,6 +90,24 @@ def test_a_lookup_reads_every_replica_of_every_shard() -> None:
         every.query(LOOKUP)
     every.close()
     assert all(server.closed for server in servers.values())
+
+
+@define
+class BrokenServer(FakeServer):
+    """Answers with something the adapter cannot read: a fault of that one replica's answer."""
+
+    def query(self, statement: Statement) -> list[Row]:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+
+def test_a_replica_whose_answer_breaks_is_left_out_like_one_that_is_away(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    servers = {S1R1: BrokenServer(), S1R2: FakeServer(rows=[(b"a",)])}
+    every, _ = _cluster(servers)
+    assert every.query(LOOKUP) == [(b"a",)]
+    assert "h1:9000 left out" in caplog.text
+    every.close()
 
 
 def test_the_replicas_are_listed_once_and_kept_while_the_list_cannot_be_read() -> None:

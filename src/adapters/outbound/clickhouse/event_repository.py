@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Self, TypeVar
 
@@ -11,13 +11,17 @@ from attrs import define, evolve, field
 from dedup.adapters.outbound.clickhouse.cluster_schema import LOCAL_SUFFIX
 from dedup.adapters.outbound.clickhouse.column_types import STRING
 from dedup.adapters.outbound.clickhouse.executor import Executor
+from dedup.adapters.outbound.clickhouse.holders import (
+    contenders_from_row,
+    contests_among,
+    held_twice,
+    owners_among,
+)
 from dedup.adapters.outbound.clickhouse.late_journal import late_rows_of
 from dedup.adapters.outbound.clickhouse.mappers import (
     Row,
-    holder_from_row,
     row_from_duplicate,
     row_from_event,
-    utc,
 )
 from dedup.adapters.outbound.clickhouse.miniorm import (
     Column,
@@ -48,7 +52,7 @@ from dedup.adapters.outbound.clickhouse.url import (
 )
 from dedup.application.ports import Contender, EventRepository, FingerprintHistory, WriteMark
 from dedup.domain.errors import BackendUnavailableError
-from dedup.domain.event import Event, EventId, Holder, precedence
+from dedup.domain.event import Event, EventId, Holder
 from dedup.domain.fingerprint import EventFingerprint
 from dedup.domain.outcome import Duplicate
 
@@ -83,61 +87,6 @@ def chunks(items: Collection[T], size: int = LOOKUP_CHUNK) -> Iterator[list[T]]:
     listed = list(items)
     for start in range(0, len(listed), size):
         yield listed[start : start + size]
-
-
-def contenders_from_row(row: Row) -> tuple[EventFingerprint, list[Contender]]:
-    """(fingerprint, [event_id], [content], [received_at]) -> contenders, the winner first."""
-    fingerprint, ids, contents, moments = row
-    contenders: dict[EventId, Contender] = {}
-    for event_id, content, received_at in zip(ids, contents, moments, strict=True):
-        contenders[EventId(event_id)] = Contender(
-            event_id=EventId(event_id),
-            content=EventFingerprint(content),
-            received_at=utc(received_at),
-        )
-    # The rule the merge and owners() follow too: the highest precedence stays.
-    ranked = sorted(contenders, key=precedence, reverse=True)
-    return EventFingerprint(fingerprint), [contenders[key] for key in ranked]
-
-
-def owners_among(rows: Iterable[Row]) -> dict[EventFingerprint, Holder]:
-    """Rows of (fingerprint, event_id, content) -> the holder of each: the highest precedence.
-
-    The event the merge keeps owns it. The rows may repeat (unmerged parts, several replicas).
-    """
-    best: dict[bytes, Row] = {}
-    for row in rows:
-        current = best.get(row[0])
-        if current is None or (
-            current[1] != row[1] and precedence(row[1]) > precedence(current[1])
-        ):
-            best[row[0]] = row
-    return dict(holder_from_row(row) for row in best.values())
-
-
-def held_twice(rows: Iterable[Row]) -> list[EventFingerprint]:
-    """Rows of (fingerprint, event_id), from every replica -> those more than one event holds."""
-    held: dict[bytes, set[object]] = {}
-    for fingerprint, event_id in rows:
-        held.setdefault(fingerprint, set()).add(event_id)
-    return [EventFingerprint(fp) for fp, ids in held.items() if len(ids) > 1]
-
-
-def contests_among(rows: Iterable[Row]) -> dict[EventFingerprint, list[Contender]]:
-    """Rows of (fingerprint, event_id, content, received_at), from every replica -> contests.
-
-    A fingerprint is contested when more than one event holds it over all the rows together.
-    """
-    held: dict[bytes, dict[object, Row]] = {}
-    for row in rows:
-        held.setdefault(row[0], {})[row[1]] = row
-    found: dict[EventFingerprint, list[Contender]] = {}
-    for fingerprint, by_id in held.items():
-        if len(by_id) > 1:
-            _, ids, contents, moments = zip(*by_id.values(), strict=True)
-            key, ranked = contenders_from_row((fingerprint, ids, contents, moments))
-            found[key] = ranked
-    return found
 
 
 @define
@@ -190,7 +139,7 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
             return {}
         if written_after is None or self.cluster:
             # On a cluster the parts are every shard's own (system.parts of one server knows
-            # its shard only): the whole window is searched, through the Distributed table.
+            # its shard only): the whole window is searched, on every replica.
             return self._contested(fingerprints, parts=None)
         # Only the parts written since the mark (a part is stamped when its insert or merge
         # commits). A merge that replaces one of them before the query reads would hide its
@@ -244,7 +193,12 @@ class ClickHouseEventRepository(EventRepository, FingerprintHistory):
             if twice:
                 columns = (ident(name) for name in ("fingerprint", "event_id", "content"))
                 rows = self._holding(twice, *columns, ident("received_at"))
-                found.update(contests_among(rows))
+                contests = contests_among(rows)
+                if len(contests) < len(twice):
+                    # The second read saw fewer replicas than the first (one left out, or
+                    # the Distributed fallback): a contest it lost is not "none". Try again.
+                    raise BackendUnavailableError("clickhouse", "a replica left a contest read")
+                found.update(contests)
         return found
 
     def _holding(self, chunk: Sequence[EventFingerprint], *expressions: str) -> list[Row]:

@@ -8,6 +8,7 @@ union. A replica that does not answer is left out while its shard has another th
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,8 @@ from dedup.adapters.outbound.clickhouse.miniorm import Column, Statement, Table,
 from dedup.adapters.outbound.clickhouse.server_executor import ServerExecutor
 from dedup.adapters.outbound.clickhouse.url import parse_server_url, server_executor_from_url
 from dedup.domain.errors import BackendUnavailableError
+
+_log = logging.getLogger(__name__)
 
 # Read, never migrated: the servers' <remote_servers>, one row per replica of a shard.
 SYSTEM_CLUSTERS = Table(
@@ -68,11 +71,15 @@ def union_of(answers: Mapping[Replica, Sequence[Row] | None]) -> list[Row]:
     return [row for rows in answers.values() if rows is not None for row in rows]
 
 
-def _answer(executor: Executor, statement: Statement) -> list[Row] | None:
+def _answer(replica: Replica, executor: Executor, statement: Statement) -> list[Row] | None:
+    """The replica's rows; None, logged, when it gave none (away, or an answer that broke)."""
     try:
         return executor.query(statement)
-    except BackendUnavailableError:
-        return None
+    except BackendUnavailableError as away:
+        _log.debug("replica %s:%d left out: %s", replica.host, replica.port, away)
+    except Exception:
+        _log.exception("replica %s:%d left out: its answer failed", replica.host, replica.port)
+    return None
 
 
 @define
@@ -111,7 +118,7 @@ class EveryReplica:
         """The rows of every replica that answers; BackendUnavailableError if a shard is silent."""
         executors, pool = self._current()
         futures = {
-            replica: pool.submit(_answer, executor, statement)
+            replica: pool.submit(_answer, replica, executor, statement)
             for replica, executor in executors.items()
         }
         return union_of({replica: future.result() for replica, future in futures.items()})
