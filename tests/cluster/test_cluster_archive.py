@@ -45,6 +45,12 @@ def test_old_days_are_archived_from_every_shard_purged_and_restored_once(
         executor=executor, database=database, window_seconds=30 * 86400, cluster=chcluster.name
     )
     repo.save(events=old + fresh, duplicates=[])
+    # Each row on both replicas of its shard before counting: the insert returns once one has it.
+    wait_until(
+        lambda: sum(_local_rows(chcluster, database, "events").values()) == 2 * len(old + fresh),
+        timeout=30,
+        what="the rows replicated to every replica",
+    )
     before = _local_rows(chcluster, database, "events")
     assert all(before.values()), before  # both shards, and both replicas of each, hold rows
 
