@@ -16,28 +16,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Self
 
 from attrs import define, field, frozen
-from dedup.adapters.outbound.clickhouse.column_types import STRING, UINT32, Named
 from dedup.adapters.outbound.clickhouse.executor import BACKEND, Executor
 from dedup.adapters.outbound.clickhouse.mappers import Row
-from dedup.adapters.outbound.clickhouse.miniorm import Column, Statement, Table, eq, select
+from dedup.adapters.outbound.clickhouse.miniorm import Statement, eq, select
 from dedup.adapters.outbound.clickhouse.server_executor import ServerExecutor
+from dedup.adapters.outbound.clickhouse.tables import SYSTEM_CLUSTERS
 from dedup.adapters.outbound.clickhouse.url import parse_server_url, server_executor_from_url
 from dedup.domain.errors import BackendUnavailableError
 
 _log = logging.getLogger(__name__)
 
-# Read, never migrated: the servers' <remote_servers>, one row per replica of a shard.
-SYSTEM_CLUSTERS = Table(
-    name="clusters",
-    columns=(
-        Column("cluster", STRING),
-        Column("shard_num", UINT32),
-        Column("replica_num", UINT32),
-        Column("host_name", STRING),
-        Column("port", Named("UInt16")),
-    ),
-    engine="SystemClusters",
-)
 # How long the list of replicas is trusted before it is read again.
 LIST_SECONDS = 300.0
 # Servers of one cluster answer a connect in milliseconds: a replica that takes longer is

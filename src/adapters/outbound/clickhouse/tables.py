@@ -11,6 +11,7 @@ from dedup.adapters.outbound.clickhouse.column_types import (
     UUID_TYPE,
     Enum,
     FixedString,
+    Named,
     Nullable,
 )
 from dedup.adapters.outbound.clickhouse.miniorm import Column, Table
@@ -127,4 +128,17 @@ SYSTEM_PARTS = Table(
         Column("modification_time", UTC_DATETIME),
     ),
     engine="SystemParts",
+)
+
+# Read, never migrated: the servers' <remote_servers>, one row per replica of a shard.
+SYSTEM_CLUSTERS = Table(
+    name="clusters",
+    columns=(
+        Column("cluster", STRING),
+        Column("shard_num", UINT32),
+        Column("replica_num", UINT32),
+        Column("host_name", STRING),
+        Column("port", Named("UInt16")),
+    ),
+    engine="SystemClusters",
 )
